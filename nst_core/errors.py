@@ -1,0 +1,31 @@
+"""Typed errors raised by the library; the CLI turns each into a one-line message and an exit code."""
+
+
+class NSTError(Exception):
+    """Base of every error the toolkit raises on purpose. ``str(err)`` is a complete one-line message."""
+
+    exit_code = 1
+
+
+class InputError(NSTError):
+    """An input file or argument is missing, unreadable or out of range."""
+
+    exit_code = 2
+
+
+class WeightsError(NSTError):
+    """Backbone weights are missing, corrupt, of the wrong shape, or cannot be obtained."""
+
+    exit_code = 3
+
+
+class OutputError(NSTError):
+    """An output cannot be written (unwritable path, or it would overwrite an input)."""
+
+    exit_code = 4
+
+
+class ResourceError(NSTError):
+    """The requested work does not fit the device's memory."""
+
+    exit_code = 5
