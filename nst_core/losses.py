@@ -1,0 +1,113 @@
+"""Loss functions of neural style transfer as pure functions on tensors.
+
+Every function takes feature maps ``(B, C, *spatial)`` with any number of spatial dimensions, so one
+implementation serves images ``(B, C, H, W)`` and spectrogram features ``(B, C, T)`` alike.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+_EPS = 1e-12
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Channel correlations of feature maps.
+
+    Parameters
+    ----------
+    features : Tensor, shape (B, C, *spatial)
+        Activations; any float dtype.
+
+    Returns
+    -------
+    Tensor, shape (B, C, C), float32
+        ``F F^T / (C * prod(spatial))``, accumulated in fp32 whatever the input precision.
+    """
+    if features.dim() < 3:
+        raise ValueError(f"gram_matrix expects (B, C, *spatial), got shape {tuple(features.shape)}")
+    b, c = features.shape[:2]
+    f = features.reshape(b, c, -1).float()
+    # Normalised by C*H*W as in neural-style; Gatys et al. put 1/(4 N^2 M^2) into the loss instead.
+    return torch.bmm(f, f.transpose(1, 2)) / f[0].numel()
+
+
+def content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """Relative squared error between feature maps.
+
+    ``mean((features - target)^2) / mean(target^2)``: dividing by the target's energy makes the loss
+    independent of the backbone's activation scale, so one content weight serves every weight source
+    and layer. Returns a scalar fp32 tensor.
+    """
+    if features.shape != target.shape:
+        raise ValueError(f"content_loss: shapes differ, {tuple(features.shape)} vs {tuple(target.shape)}")
+    f, t = features.float(), target.float()
+    return (f - t).pow(2).mean() / (t.pow(2).mean() + _EPS)
+
+
+def gram_loss(gram: Tensor, target: Tensor) -> Tensor:
+    """Relative squared Frobenius distance ``||gram - target||^2 / ||target||^2`` (scalar, fp32).
+
+    ``target`` of shape (C, C) or (1, C, C) broadcasts over a batch of Gram matrices (B, C, C);
+    the result is averaged over the batch.
+    """
+    g, t = gram.float(), target.float()
+    if t.dim() == 2:
+        t = t.unsqueeze(0)
+    num = (g - t).pow(2).sum(dim=(-2, -1))
+    return (num / (t.pow(2).sum(dim=(-2, -1)) + _EPS)).mean()
+
+
+def style_loss(features: Mapping[str, Tensor], targets: Mapping[str, Tensor],
+               weights: Mapping[str, float] | None = None) -> Tensor:
+    """Weighted sum over layers of :func:`gram_loss` between the Gram of ``features[layer]`` and ``targets[layer]``.
+
+    ``weights`` maps layer name to weight (default 1 for each layer in ``targets``).
+    """
+    total = None
+    for layer, target in targets.items():
+        w = 1.0 if weights is None else weights[layer]
+        term = w * gram_loss(gram_matrix(features[layer]), target)
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("style_loss needs at least one target layer")
+    return total
+
+
+def total_variation(signal: Tensor) -> Tensor:
+    """Mean squared difference between neighbours along every spatial dimension of ``(B, C, *spatial)``.
+
+    A constant signal has zero total variation. Returns a scalar fp32 tensor.
+    """
+    x = signal.float()
+    total = x.new_zeros(())
+    for dim in range(2, x.dim()):
+        if x.shape[dim] > 1:
+            total = total + torch.diff(x, dim=dim).pow(2).mean()
+    return total
+
+
+def blend_grams(grams: Sequence[Mapping[str, Tensor]], weights: Sequence[float] | None = None) -> dict[str, Tensor]:
+    """Blend the Gram targets of several style inputs into one target per layer.
+
+    Parameters
+    ----------
+    grams : sequence of dict[layer, Tensor (1, C, C)]
+        One dict per style input, all with the same layers.
+    weights : sequence of float, optional
+        Non-negative blend weights, one per style input; normalised to sum to 1. Equal by default.
+    """
+    n = len(grams)
+    if n == 0:
+        raise ValueError("blend_grams needs at least one style input")
+    if weights is None:
+        weights = [1.0] * n
+    if len(weights) != n:
+        raise ValueError(f"{len(weights)} blend weights given for {n} style inputs")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError("blend weights must be non-negative and not all zero")
+    total = float(sum(weights))
+    return {layer: sum((w / total) * g[layer] for w, g in zip(weights, grams)) for layer in grams[0]}

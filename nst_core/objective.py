@@ -1,0 +1,100 @@
+"""The style transfer objective: targets computed once, losses evaluated on the device every step."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Protocol, Sequence
+
+import torch
+from torch import Tensor
+
+from .losses import blend_grams, content_loss, gram_matrix, style_loss, total_variation
+
+
+class FeatureExtractor(Protocol):
+    """A frozen network: ``extractor(x, layers) -> {layer: activations}``, stopping at the deepest layer asked for."""
+
+    def __call__(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]: ...
+
+
+def style_targets(extractor: FeatureExtractor, styles: Sequence[Tensor], layers: Sequence[str],
+                  blend_weights: Sequence[float] | None = None) -> dict[str, Tensor]:
+    """Gram targets of one or more style signals, blended by ``blend_weights``. Computed without gradients."""
+    with torch.no_grad():
+        grams = [{k: gram_matrix(v) for k, v in extractor(s, list(layers)).items()} for s in styles]
+    return blend_grams(grams, blend_weights)
+
+
+class Objective:
+    """Weighted content, style and total-variation loss against fixed targets.
+
+    Parameters
+    ----------
+    content_targets : dict[layer, Tensor]
+        Activations of the content signal (detached). May be empty (texture synthesis).
+    style_grams : dict[layer, Tensor (1, C, C)]
+        Blended Gram targets.
+    content_weight, style_weight, tv_weight : float
+        Weights of the three terms. Layer losses are averaged within each term, so the weights do not
+        depend on how many layers are used.
+    content_layer_weights, style_layer_weights : dict[layer, float], optional
+        Relative weights of layers inside a term (default equal).
+
+    Calling it with the extractor's features and the signal returns a dict of scalar tensors
+    ``{"content", "style", "tv", "total"}`` on the device; nothing is read back to the host.
+    """
+
+    terms = ("content", "style", "tv", "total")
+
+    def __init__(self, content_targets: Mapping[str, Tensor], style_grams: Mapping[str, Tensor], *,
+                 content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
+                 content_layer_weights: Mapping[str, float] | None = None,
+                 style_layer_weights: Mapping[str, float] | None = None):
+        self.content_targets = {k: v.detach() for k, v in content_targets.items()}
+        self.style_grams = {k: v.detach() for k, v in style_grams.items()}
+        self.content_weight = float(content_weight)
+        self.style_weight = float(style_weight)
+        self.tv_weight = float(tv_weight)
+        self.content_layer_weights = _normalised(self.content_targets, content_layer_weights)
+        self.style_layer_weights = _normalised(self.style_grams, style_layer_weights)
+
+    @property
+    def layers(self) -> list[str]:
+        """Every layer the objective reads, content layers first."""
+        seen = dict.fromkeys(list(self.content_targets) + list(self.style_grams))
+        return list(seen)
+
+    def __call__(self, features: Mapping[str, Tensor], signal: Tensor) -> dict[str, Tensor]:
+        zero = signal.new_zeros((), dtype=torch.float32)
+        content = zero
+        for layer, target in self.content_targets.items():
+            content = content + self.content_layer_weights[layer] * content_loss(features[layer], target)
+        style = style_loss(features, self.style_grams, self.style_layer_weights) if self.style_grams else zero
+        tv = total_variation(signal) if self.tv_weight else zero
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        return {"content": content, "style": style, "tv": tv, "total": total}
+
+
+def _normalised(targets: Mapping[str, Tensor], weights: Mapping[str, float] | None) -> dict[str, float]:
+    if not targets:
+        return {}
+    raw = {k: (1.0 if weights is None else float(weights.get(k, 1.0))) for k in targets}
+    s = sum(raw.values())
+    if s <= 0:
+        raise ValueError("layer weights must not all be zero")
+    return {k: v / s for k, v in raw.items()}
+
+
+def make_loss_fn(extractor: FeatureExtractor, objective: Objective,
+                 transform: Callable[[Tensor], Tensor] | None = None) -> Callable[[Tensor], dict[str, Tensor]]:
+    """Compose extractor and objective into ``loss_fn(signal) -> terms`` for :func:`nst_core.optimize`.
+
+    ``transform`` maps the optimized signal to what the extractor reads (e.g. a luminance image
+    repeated to three channels); by default the signal itself.
+    """
+    layers = objective.layers
+
+    def loss_fn(signal: Tensor) -> dict[str, Tensor]:
+        x = signal if transform is None else transform(signal)
+        return objective(extractor(x, layers), signal)
+
+    return loss_fn

@@ -1,0 +1,265 @@
+"""The one optimization loop every modality uses.
+
+The loop keeps losses, the best-so-far signal and the optimizer state on the device. The host reads
+values only every ``log_every`` steps (to check for NaN/inf) and when a callback asks for them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Literal, Sequence
+
+import torch
+from torch import Tensor
+
+from .device import peak_memory_bytes, precision_context, reset_peak_memory, synchronize
+
+LossFn = Callable[[Tensor], "dict[str, Tensor]"]
+
+#: Default learning rates: L-BFGS takes unit steps (as torch.optim.LBFGS without line search);
+#: Adam's rate is in the signal's own units (0.02 of an image's [0, 1] range).
+DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """Settings of :func:`optimize`.
+
+    steps : number of loss evaluations (one gradient each).
+    optimizer : ``lbfgs`` (default, as neural-style) or ``adam``.
+    learning_rate : step size; ``None`` takes the optimizer's default (L-BFGS 1.0, Adam 0.02).
+    history_size : L-BFGS memory; costs ``2 * history_size`` copies of the signal.
+    log_every : steps between host reads of the loss (NaN check, progress).
+    precision : ``fp32``, ``tf32`` or ``bf16`` (resolved by the front end from ``auto``).
+    """
+
+    steps: int = 500
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    learning_rate: float | None = None
+    history_size: int = 100
+    log_every: int = 20
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ValueError("steps must be at least 1")
+        if self.optimizer not in DEFAULT_LEARNING_RATE:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use lbfgs or adam")
+        if self.history_size < 1:
+            raise ValueError("history_size must be at least 1")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError("learning_rate must be positive")
+        if self.log_every < 1:
+            raise ValueError("log_every must be at least 1")
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATE[self.optimizer]
+
+
+class Step:
+    """What a callback sees after each step. Values on the device are read only when asked for.
+
+    index : steps done so far (1-based). total : steps planned. seconds : host time since the start
+    (not synchronised, so it runs ahead of the device between logging intervals). signal : the
+    current signal (detached, on the device; do not modify).
+    """
+
+    __slots__ = ("index", "total", "seconds", "signal", "_trace", "_names")
+
+    def __init__(self, index: int, total: int, seconds: float, signal: Tensor, trace: Tensor, names: Sequence[str]):
+        self.index, self.total, self.seconds, self.signal = index, total, seconds, signal
+        self._trace, self._names = trace, names
+
+    @property
+    def losses(self) -> dict[str, float]:
+        """Loss terms evaluated at this step (reads the device)."""
+        row = self._trace[self.index - 1].tolist()
+        return dict(zip(self._names, row))
+
+
+@dataclass
+class Result:
+    """Outcome of :func:`optimize`.
+
+    signal : best signal seen (lowest total loss), detached. trace : per-step values of every loss
+    term. best_step : 1-based step of ``signal``. stopped : why the run ended early, or None.
+    """
+
+    signal: Tensor
+    trace: dict[str, list[float]]
+    best_step: int
+    best_loss: float
+    steps_run: int
+    seconds: float
+    seconds_per_step: float
+    precision: str
+    device: str
+    peak_memory_bytes: int
+    optimizer: str
+    stopped: str | None = None
+    config: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """JSON-ready summary without the signal."""
+        d = asdict(self)
+        d.pop("signal")
+        return d
+
+
+class LBFGS:
+    """L-BFGS without line search whose state stays on the device (no host synchronisation).
+
+    Same update as ``torch.optim.LBFGS(line_search_fn=None)``: first step ``lr * min(1, 1/|g|_1)``,
+    then ``lr``; a curvature pair with ``y.s <= 1e-10`` is kept with zero weight instead of being
+    dropped, which leaves the two-loop recursion unchanged while avoiding a data-dependent branch.
+    """
+
+    def __init__(self, lr: float = 1.0, history_size: int = 100):
+        self.lr, self.m = lr, history_size
+        self.s: list[Tensor] = []
+        self.y: list[Tensor] = []
+        self.rho: list[Tensor] = []
+        self.k = 0
+        self.prev_x: Tensor | None = None
+        self.prev_g: Tensor | None = None
+        self.gamma: Tensor | None = None
+
+    @torch.no_grad()
+    def step(self, x: Tensor, grad: Tensor) -> None:
+        """Update ``x`` (our own leaf tensor) in place from its gradient ``grad``."""
+        xf, g = x.reshape(-1), grad.reshape(-1).to(x.dtype)
+        if self.prev_x is not None:
+            s, y = xf - self.prev_x, g - self.prev_g
+            ys, yy = torch.dot(y, s), torch.dot(y, y)
+            valid = ys > 1e-10
+            rho = torch.where(valid, 1.0 / ys, torch.zeros_like(ys))
+            self.gamma = torch.where(valid, ys / yy.clamp_min(1e-30), self.gamma)
+            if len(self.s) == self.m:
+                self.s.pop(0), self.y.pop(0), self.rho.pop(0)
+            self.s.append(s), self.y.append(y), self.rho.append(rho)
+        q = g.neg()
+        alphas = []
+        for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(self.rho)):
+            a = rho * torch.dot(s, q)
+            q.sub_(y * a)
+            alphas.append(a)
+        d = q.mul_(self.gamma) if self.gamma is not None else q
+        for s, y, rho, a in zip(self.s, self.y, self.rho, reversed(alphas)):
+            b = rho * torch.dot(y, d)
+            d.add_(s * (a - b))
+        if self.k == 0:
+            self.gamma = torch.ones((), device=x.device, dtype=x.dtype)
+            t = (1.0 / g.abs().sum()).clamp(max=1.0) * self.lr
+        else:
+            t = self.lr
+        self.prev_x, self.prev_g = xf.clone(), g.clone()
+        xf.add_(d * t)
+        self.k += 1
+
+
+def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = OptimizeConfig(), *,
+             project: Callable[[Tensor], Tensor] | None = None,
+             callbacks: Sequence[Callable[[Step], None]] = ()) -> Result:
+    """Minimise ``loss_fn(signal)["total"]`` starting from ``signal0``.
+
+    Parameters
+    ----------
+    signal0 : Tensor
+        Initial signal on the target device; not modified.
+    loss_fn : callable
+        ``loss_fn(signal) -> dict[str, Tensor]`` of scalar terms including ``"total"``.
+    config : OptimizeConfig
+    project : callable, optional
+        Maps the signal back into its valid set after every update (an image's [0, 1] range,
+        a non-negative log-magnitude); the modality's hook into the loop.
+    callbacks : sequence of callable
+        Called with a :class:`Step` after every step.
+
+    Returns
+    -------
+    Result
+        Best signal by total loss. A NaN or inf loss stops the run at the next logging interval;
+        the result is then the best finite step so far and ``stopped`` says what happened.
+    """
+    device = signal0.device
+    x = signal0.detach().clone().float()
+    if project is not None:
+        x = project(x)
+    x.requires_grad_(True)
+    if config.optimizer == "adam":
+        opt: object = torch.optim.Adam([x], lr=config.lr)
+    else:
+        opt = LBFGS(lr=config.lr, history_size=config.history_size)
+
+    reset_peak_memory(device)
+    steps = config.steps
+    trace: Tensor | None = None
+    names: list[str] = []
+    best_x = x.detach().clone()
+    best_loss = torch.full((), math.inf, device=device)
+    best_step = torch.zeros((), dtype=torch.long, device=device)
+    stopped = None
+    steps_run = 0
+    checked = 0
+    synchronize(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        with precision_context(config.precision, device):
+            terms = loss_fn(x)
+        total = terms["total"]
+        (grad,) = torch.autograd.grad(total, x)
+        if trace is None:
+            names = list(terms)
+            trace = torch.zeros(steps, len(names), device=device)
+        with torch.no_grad():
+            trace[i] = torch.stack([terms[k].detach().float() for k in names])
+            loss = total.detach().float()
+            better = loss < best_loss  # NaN compares false, so a NaN step is never kept
+            best_loss = torch.where(better, loss, best_loss)
+            best_step = torch.where(better, torch.full_like(best_step, i + 1), best_step)
+            best_x = torch.where(better, x.detach(), best_x)
+            if isinstance(opt, LBFGS):
+                opt.step(x, grad)
+            else:
+                x.grad = grad
+                opt.step()
+                x.grad = None
+            if project is not None:
+                x.copy_(project(x))
+        steps_run = i + 1
+        if callbacks:
+            now = time.perf_counter() - start
+            view = Step(steps_run, steps, now, x.detach(), trace, names)
+            for cb in callbacks:
+                cb(view)
+        if steps_run % config.log_every == 0 or steps_run == steps:
+            block = trace[checked:steps_run]
+            checked = steps_run
+            if not bool(torch.isfinite(block).all()):
+                bad = int((~torch.isfinite(block).all(dim=1)).nonzero()[0]) + checked - len(block) + 1
+                stopped = f"loss became NaN or inf at step {bad}; kept the best result before it"
+                steps_run = bad
+                break
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    host_trace = trace[:steps_run].cpu() if trace is not None else torch.zeros(0, 0)
+    trace_dict = {k: host_trace[:, j].tolist() for j, k in enumerate(names)}
+    best_loss_f = float(best_loss)
+    return Result(
+        signal=best_x.detach(),
+        trace=trace_dict,
+        best_step=int(best_step),
+        best_loss=best_loss_f,
+        steps_run=steps_run,
+        seconds=seconds,
+        seconds_per_step=seconds / max(steps_run, 1),
+        precision=config.precision,
+        device=str(device),
+        peak_memory_bytes=peak_memory_bytes(device),
+        optimizer=config.optimizer,
+        stopped=stopped,
+        config=asdict(config),
+    )

@@ -1,0 +1,61 @@
+"""Run traces: one JSON document per run with every setting, the per-step losses, time, device and memory."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+from typing import Any, Mapping
+
+import torch
+
+from .fileio import write_text_atomic
+
+TRACE_FORMAT = "nst-trace/1"
+
+
+def _clean(value: Any) -> Any:
+    """Make a value JSON-safe: paths to strings, tuples to lists, non-finite floats to None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def run_trace(*, modality: str, settings: Mapping[str, Any], runs: list[Mapping[str, Any]],
+              inputs: Mapping[str, Any], output: str | None = None, extra: Mapping[str, Any] | None = None) -> dict:
+    """Assemble a trace document.
+
+    ``runs`` holds one entry per optimization (a multi-scale image run has one per scale), each a
+    :meth:`nst_core.Result.summary` plus whatever the front end adds (e.g. the scale's size).
+    """
+    doc = {
+        "format": TRACE_FORMAT,
+        "modality": modality,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "inputs": dict(inputs),
+        "output": output,
+        "settings": dict(settings),
+        "runs": runs,
+        "seconds": sum(r.get("seconds", 0.0) for r in runs),
+        "steps": sum(r.get("steps_run", 0) for r in runs),
+        "peak_memory_bytes": max((r.get("peak_memory_bytes", 0) for r in runs), default=0),
+    }
+    if extra:
+        doc.update(extra)
+    return _clean(doc)
+
+
+def write_trace(path: str | os.PathLike, doc: Mapping[str, Any]) -> None:
+    """Write a trace document as indented JSON, atomically."""
+    write_text_atomic(path, json.dumps(_clean(doc), indent=1) + "\n")

@@ -1,0 +1,136 @@
+"""VGG-16 / VGG-19 feature extractors with layer names like ``relu4_2``.
+
+The extractor reads RGB images in [0, 1] and applies its weight source's preprocessing itself, so the
+optimized signal, the learning rates and the total-variation weight mean the same for every source.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import torch
+from torch import Tensor, nn
+
+#: Convolutions per block.
+VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+
+#: ImageNet statistics of torchvision's weights (RGB, [0, 1] input, then normalised).
+TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+TORCHVISION_STD = (0.229, 0.224, 0.225)
+#: Caffe preprocessing: BGR, 0-255, minus the per-channel mean (BGR order).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+Preprocessing = Literal["torchvision", "caffe"]
+
+
+def layer_names(arch: str) -> list[str]:
+    """Names of every layer of ``arch`` in order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, ..."""
+    names = []
+    for b, n in enumerate(VGG_BLOCKS[arch], start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return names
+
+
+def conv_names(arch: str) -> list[str]:
+    return [n for n in layer_names(arch) if n.startswith("conv")]
+
+
+def torchvision_index(arch: str) -> dict[str, int]:
+    """Map layer name to its index in torchvision's ``vgg.features`` Sequential."""
+    return {name: i for i, name in enumerate(layer_names(arch))}
+
+
+def check_layers(arch: str, layers: Sequence[str]) -> None:
+    """Raise ValueError naming the valid layers when any of ``layers`` is unknown to ``arch``."""
+    known = set(layer_names(arch))
+    bad = [name for name in layers if name not in known]
+    if bad:
+        raise ValueError(f"unknown {arch} layer(s) {', '.join(bad)}; valid names look like relu1_1 ... "
+                         f"relu{len(VGG_BLOCKS[arch])}_{VGG_BLOCKS[arch][-1]} (conv, relu or pool + block_index)")
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG feature extractor.
+
+    Parameters
+    ----------
+    arch : ``vgg19`` or ``vgg16``
+    pooling : ``max`` (as trained) or ``avg`` (Gatys et al. found average pooling gives smoother results)
+    preprocessing : ``torchvision`` (RGB, ImageNet mean/std) or ``caffe`` (BGR, 0-255, mean subtracted)
+    state_dict : dict[name, Tensor], optional
+        Weights keyed ``conv1_1.weight``, ``conv1_1.bias``, ... (see :mod:`nst_image.weights`).
+        Without it the weights stay at their random initialisation.
+    source : str
+        Human-readable description of where the weights came from.
+
+    ``extractor(x, layers)`` takes ``(B, 3, H, W)`` RGB in [0, 1] and returns ``{layer: activations}``,
+    running the network only up to the deepest layer asked for.
+    """
+
+    def __init__(self, arch: str = "vgg19", *, pooling: str = "max", preprocessing: Preprocessing = "torchvision",
+                 state_dict: dict[str, Tensor] | None = None, source: str = "random initialisation"):
+        super().__init__()
+        if arch not in VGG_BLOCKS:
+            raise ValueError(f"unknown backbone {arch!r}; use vgg19 or vgg16")
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"unknown pooling {pooling!r}; use max or avg")
+        if preprocessing not in ("torchvision", "caffe"):
+            raise ValueError(f"unknown preprocessing {preprocessing!r}")
+        self.arch, self.pooling, self.preprocessing, self.source = arch, pooling, preprocessing, source
+        self.names = layer_names(arch)
+        modules: list[nn.Module] = []
+        in_ch = 3
+        for b, n in enumerate(VGG_BLOCKS[arch]):
+            out = BLOCK_CHANNELS[b]
+            for _ in range(n):
+                modules += [nn.Conv2d(in_ch, out, 3, padding=1), nn.ReLU(inplace=False)]
+                in_ch = out
+            modules.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+        self.layers = nn.ModuleList(modules)
+        if preprocessing == "torchvision":
+            mean, scale = torch.tensor(TORCHVISION_MEAN), 1.0 / torch.tensor(TORCHVISION_STD)
+        else:
+            mean, scale = torch.tensor(CAFFE_MEAN_BGR[::-1]) / 255.0, torch.full((3,), 255.0)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
+        if state_dict is not None:
+            self.load_named(state_dict)
+        self.requires_grad_(False)
+        self.eval()
+
+    def load_named(self, state_dict: dict[str, Tensor]) -> None:
+        """Copy ``conv{b}_{i}.weight/.bias`` tensors into the network (shapes checked by the caller)."""
+        with torch.no_grad():
+            for name, module in zip(self.names, self.layers):
+                if isinstance(module, nn.Conv2d):
+                    module.weight.copy_(state_dict[f"{name}.weight"])
+                    module.bias.copy_(state_dict[f"{name}.bias"])
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {}
+        for name, module in zip(self.names, self.layers):
+            if isinstance(module, nn.Conv2d):
+                shapes[f"{name}.weight"] = tuple(module.weight.shape)
+                shapes[f"{name}.bias"] = tuple(module.bias.shape)
+        return shapes
+
+    def preprocess(self, x: Tensor) -> Tensor:
+        """RGB [0, 1] ``(B, 3, H, W)`` to the weights' input space."""
+        if self.preprocessing == "caffe":
+            x = x.flip(1)  # RGB -> BGR
+        return (x - self.mean) * self.scale
+
+    def forward(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
+        wanted = set(layers)
+        check_layers(self.arch, list(wanted))
+        deepest = max(self.names.index(name) for name in wanted)
+        out: dict[str, Tensor] = {}
+        h = self.preprocess(x)
+        for name, module in zip(self.names[: deepest + 1], self.layers):
+            h = module(h)
+            if name in wanted:
+                out[name] = h
+        return out

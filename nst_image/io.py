@@ -1,0 +1,354 @@
+"""Image files to tensors and back.
+
+``load_image`` turns any file Pillow reads into a ``(3, H, W)`` float32 RGB tensor in [0, 1];
+``save_image`` writes one atomically, never over an input. ``resize_long_side`` and ``resize_to``
+are the antialiased resizes used to bring content and style images to a working size.
+Every failure a user can cause surfaces as ``InputError`` or ``OutputError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import io
+import operator
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from nst_core.errors import InputError, OutputError
+from nst_core.fileio import atomic_path, check_output_path
+
+try:  # Pillow can be built without LittleCMS; colour management is then skipped.
+    from PIL import ImageCms
+except ImportError:  # pragma: no cover - depends on the Pillow build
+    ImageCms = None
+
+__all__ = [
+    "MIN_SIDE",
+    "SAVE_FORMATS",
+    "load_image",
+    "resize_long_side",
+    "resize_to",
+    "save_image",
+    "to_pil",
+]
+
+MIN_SIDE = 16
+"""Smallest accepted side in px: VGG's four 2x2 poolings leave a 1 px map at 16 px."""
+
+SAVE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+}
+"""Output extension (lower case) -> Pillow format name."""
+
+_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+
+# Pillow has no 16-bit-per-channel RGB mode: 16-bit grayscale PNG/TIFF/PGM open as one of these
+# (PGM with maxval < 65535 is rescaled by Pillow to the full 16-bit range), 16-bit colour files
+# are reduced to 8 bits by Pillow itself while decoding.
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "LA", "PA")
+_PREMULTIPLIED_MODES = ("RGBa", "La")
+_ICC_MODES = ("RGB", "RGBA", "CMYK")
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+# --------------------------------------------------------------------------------------- loading
+
+
+def load_image(path: str | os.PathLike) -> Tensor:
+    """Read an image file as an RGB tensor.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any file Pillow can decode (PNG, JPEG, TIFF, WebP, GIF, BMP, PPM, ...). Only the first
+        frame of a multi-frame file is read.
+
+    Returns
+    -------
+    Tensor
+        ``(3, H, W)`` float32 RGB in [0, 1], on the CPU, displayed the right way up (the EXIF
+        orientation tag is applied, so ``H`` and ``W`` are the displayed height and width in px).
+
+    Notes
+    -----
+    Colour images with an embedded ICC profile (RGB, RGBA, CMYK) are converted to sRGB when
+    Pillow has LittleCMS; otherwise, and for other modes, Pillow's own conversion is used.
+    Transparency (alpha, ``tRNS``, palette transparency) is composited over white. 16-bit
+    grayscale (modes ``I;16*`` and ``I``) is divided by 65535 without passing through 8 bits;
+    float images (mode ``F``) are clipped to [0, 1] if their maximum is at most 1, else divided
+    by the maximum. Grayscale is replicated to three channels.
+
+    Raises
+    ------
+    InputError
+        The file is missing, a directory, empty, not an image, truncated or corrupt, larger than
+        Pillow's decompression-bomb limit, or smaller than ``MIN_SIDE`` px on a side.
+    """
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise InputError(f"image {file} not found; check the path")
+    if file.is_dir():
+        raise InputError(f"image {file} is a directory, not an image file; give the path of an image")
+    try:
+        if file.stat().st_size == 0:
+            raise InputError(f"image {file} is empty (0 bytes); re-export or re-download it")
+        with Image.open(file) as image:
+            _check_min_side(image.size, file)
+            # load() forces the full decode here, so a truncated file fails now with a clear
+            # message instead of later; LOAD_TRUNCATED_IMAGES is deliberately left off.
+            image.load()
+            try:
+                ImageOps.exif_transpose(image, in_place=True)
+            except Exception:
+                # A damaged EXIF block should not make a decodable image unreadable; the pixels
+                # are kept as stored.
+                pass
+            array = _to_rgb_array(image, file)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise InputError(
+            f"image {file} is too large to open safely ({_one_line(err)}); downscale it first, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+        ) from None
+    except UnidentifiedImageError:
+        raise InputError(
+            f"image {file} is not an image Pillow can read (unknown format or not an image); "
+            "convert it to PNG or JPEG"
+        ) from None
+    except PermissionError:
+        raise InputError(f"image {file} cannot be read (permission denied); check its permissions") from None
+    except MemoryError:
+        raise InputError(f"image {file} is too large to decode in memory; downscale it first") from None
+    except Exception as err:
+        # Decoders report damage as OSError ("image file is truncated", "broken data stream"),
+        # but some plugins raise ValueError, SyntaxError, EOFError or struct.error instead.
+        reason = _one_line(err) or type(err).__name__
+        raise InputError(
+            f"image {file} cannot be decoded ({reason}); the file may be truncated or corrupt, re-export it"
+        ) from None
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def _check_min_side(size: tuple[int, int], file: Path) -> None:
+    width, height = size
+    if min(width, height) < MIN_SIDE:
+        raise InputError(
+            f"image {file} is {width}x{height} px; both sides must be at least {MIN_SIDE} px, "
+            "use a larger image"
+        )
+
+
+def _to_rgb_array(image: Image.Image, file: Path) -> np.ndarray:
+    """Convert a loaded Pillow image to a ``(H, W, 3)`` float32 array in [0, 1]."""
+    mode = image.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        gray = np.asarray(image).astype(np.float32)
+        transparent = image.info.get("transparency")
+        if isinstance(transparent, int):
+            gray[gray == transparent] = 65535.0  # tRNS key colour composited over white
+        gray = np.clip(gray / 65535.0, 0.0, 1.0)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "F":
+        gray = np.asarray(image).astype(np.float32)
+        finite = gray[np.isfinite(gray)]
+        peak = float(finite.max()) if finite.size else 0.0
+        gray = np.nan_to_num(gray, nan=0.0, posinf=peak, neginf=0.0)
+        if peak > 1.0:
+            gray = gray / peak
+        gray = np.clip(gray, 0.0, 1.0)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode in _PREMULTIPLIED_MODES:
+        values = np.asarray(image).astype(np.float32) / 255.0
+        color, alpha = values[..., :-1], values[..., -1:]
+        rgb = np.clip(color + (1.0 - alpha), 0.0, 1.0)  # premultiplied "over" white
+        return np.repeat(rgb, 3, axis=2) if rgb.shape[-1] == 1 else rgb
+    image = _to_srgb(image)
+    try:
+        if image.mode in _ALPHA_MODES or "transparency" in image.info:
+            rgba = np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0
+            alpha = rgba[..., 3:]
+            return rgba[..., :3] * alpha + (1.0 - alpha)
+        return np.asarray(image.convert("RGB")).astype(np.float32) / 255.0
+    except ValueError:
+        raise InputError(
+            f"image {file} has pixel mode {image.mode!r}, which cannot be converted to RGB; convert it to PNG or JPEG"
+        ) from None
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile (RGB, RGBA, CMYK) so the pixels are sRGB; else return ``image``."""
+    icc = image.info.get("icc_profile")
+    if ImageCms is None or not icc or image.mode not in _ICC_MODES:
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        output_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=output_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        # A broken or unusual profile: fall back to Pillow's plain conversion rather than fail.
+        return image
+    return converted if converted is not None else image
+
+
+# -------------------------------------------------------------------------------------- resizing
+
+
+def resize_long_side(image: Tensor, size: int) -> Tensor:
+    """Resize so the longer side is ``size`` px, keeping the aspect ratio.
+
+    Parameters
+    ----------
+    image : Tensor
+        ``(3, H, W)`` or ``(B, 3, H, W)`` floating-point image in [0, 1].
+    size : int
+        Target length of the longer side in px (>= 1). The shorter side becomes
+        ``round(short * size / long)``, at least 1 px.
+
+    Returns
+    -------
+    Tensor
+        Same rank, device and dtype as ``image``; antialiased bicubic, clamped to [0, 1].
+    """
+    height, width = _spatial_size(image)
+    try:
+        size = operator.index(size)
+    except TypeError:
+        raise InputError(f"resize size must be a whole number of px, got {size!r}") from None
+    if size < 1:
+        raise InputError(f"resize size must be at least 1 px, got {size}")
+    long_side = max(height, width)
+    new_height = max(1, round(height * size / long_side))
+    new_width = max(1, round(width * size / long_side))
+    return resize_to(image, (new_height, new_width))
+
+
+def resize_to(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize to exactly ``size = (height, width)`` px.
+
+    Parameters
+    ----------
+    image : Tensor
+        ``(3, H, W)`` or ``(B, 3, H, W)`` floating-point image in [0, 1].
+    size : tuple of int
+        ``(height, width)`` in px, each >= 1.
+
+    Returns
+    -------
+    Tensor
+        ``(3, height, width)`` or ``(B, 3, height, width)``, same device and dtype as ``image``.
+        Antialiased bicubic (``align_corners=False``), clamped to [0, 1] because bicubic overshoots
+        at edges. A new tensor even when the size is unchanged.
+    """
+    _spatial_size(image)
+    try:
+        height, width = (operator.index(side) for side in size)
+    except (TypeError, ValueError):
+        raise InputError(f"resize size must be (height, width) in px, got {size!r}") from None
+    if height < 1 or width < 1:
+        raise InputError(f"resize size must be at least 1x1 px, got {height}x{width} (height x width)")
+    batch = image if image.dim() == 4 else image.unsqueeze(0)
+    if tuple(batch.shape[-2:]) == (height, width):
+        resized = batch
+    else:
+        # Antialiased bicubic lacks kernels for some reduced precisions (fp16/bf16 on the CPU); use fp32.
+        work = batch if batch.dtype in (torch.float32, torch.float64) else batch.float()
+        resized = F.interpolate(work, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+        resized = resized.to(image.dtype)
+    resized = resized.clamp(0.0, 1.0)
+    return resized if image.dim() == 4 else resized.squeeze(0)
+
+
+def _spatial_size(image: Tensor) -> tuple[int, int]:
+    if not isinstance(image, Tensor):
+        raise TypeError(f"expected a torch.Tensor image, got {type(image).__name__}")
+    if image.dim() not in (3, 4) or image.shape[-3] != 3:
+        raise ValueError(f"expected an image of shape (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise ValueError(f"expected a floating-point image in [0, 1], got dtype {image.dtype}")
+    return int(image.shape[-2]), int(image.shape[-1])
+
+
+# --------------------------------------------------------------------------------------- saving
+
+
+def to_pil(image: Tensor) -> Image.Image:
+    """Convert an image tensor to an 8-bit RGB Pillow image.
+
+    Parameters
+    ----------
+    image : Tensor
+        ``(3, H, W)`` or ``(1, 3, H, W)`` RGB in [0, 1], any device and floating dtype. Values
+        outside [0, 1] are clamped, NaN becomes 0; ``image`` itself is not modified.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``"RGB"``, size ``(W, H)``, each channel ``round(255 * value)``.
+    """
+    if not isinstance(image, Tensor):
+        raise TypeError(f"expected a torch.Tensor image, got {type(image).__name__}")
+    if image.dim() == 4 and image.shape[0] == 1:
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected an image of shape (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
+    values = torch.nan_to_num(image.detach().to("cpu", torch.float32), nan=0.0).clamp(0.0, 1.0)
+    array = (values * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return Image.fromarray(array)
+
+
+def save_image(image: Tensor, path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write an image tensor to a file, atomically.
+
+    Parameters
+    ----------
+    image : Tensor
+        ``(3, H, W)`` or ``(1, 3, H, W)`` RGB in [0, 1]; quantised to 8 bits as in ``to_pil``.
+    path : str or os.PathLike
+        Output file; its extension (case-insensitive) picks the format, one of ``SAVE_FORMATS``.
+        JPEG and WebP are written at quality 95.
+    inputs : iterable of path-like, keyword-only
+        Files this result was made from; ``path`` may not be one of them.
+
+    Returns
+    -------
+    Path
+        The path written. The file appears whole or not at all (written beside it, then renamed).
+
+    Raises
+    ------
+    OutputError
+        Unknown extension, ``path`` is an input or a directory, the folder is missing or not
+        writable, or writing fails (disk full, size beyond the format's limit, ...).
+    """
+    suffix = Path(path).suffix.lower()
+    image_format = SAVE_FORMATS.get(suffix)
+    if image_format is None:
+        supported = ", ".join(SAVE_FORMATS)
+        shown = f"extension {suffix!r}" if suffix else "no extension"
+        raise OutputError(f"cannot save {path}: {shown} is not supported; end the name with one of {supported}")
+    out = check_output_path(path, inputs)
+    picture = to_pil(image)
+    try:
+        with atomic_path(out) as tmp:
+            picture.save(tmp, format=image_format, **_SAVE_OPTIONS.get(image_format, {}))
+    except (OSError, ValueError) as err:
+        # ValueError: e.g. WebP refuses sides over 16383 px, JPEG over 65535 px.
+        reason = _one_line(getattr(err, "strerror", None) or err) or type(err).__name__
+        raise OutputError(f"cannot write {out} ({reason}); check free space and the folder, or choose another path") from None
+    return out
