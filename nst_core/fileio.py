@@ -30,8 +30,11 @@ def check_output_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
     parent = resolved.parent
     if not parent.is_dir():
         raise OutputError(f"output folder {parent} does not exist; create it or choose another output path")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output folder {parent} is not writable; choose another output path")
+    try:  # a real write: os.access says yes to root even on read-only mounts
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError:
+        raise OutputError(f"output folder {parent} is not writable; choose another output path") from None
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputError(f"output {out} exists and is not writable; choose another output path")
     return out

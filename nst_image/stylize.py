@@ -39,7 +39,7 @@ class ImageStyleConfig:
     image_size: int = 512
     style_scale: float = 1.0
     content_weight: float = 1.0
-    style_weight: float = 1e4
+    style_weight: float = 10.0
     tv_weight: float = 1.0
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -248,6 +248,24 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
         init_img, init_path = _load(cfg.init, "init")
         inputs.append(init_path)
 
+    sizes = scale_schedule(cfg.image_size, cfg.scales)
+    # Check memory before building the backbone, which may mean a download.
+    arch = extractor.arch if extractor is not None else ("vgg19" if cfg.backbone == "auto" else cfg.backbone)
+    try:
+        check_layers(arch, list(cfg.content_layers) + list(cfg.style_layers))
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    names = layer_names(arch)
+    deepest = names[max(names.index(n) for n in (*cfg.content_layers, *cfg.style_layers))]
+    h_final, w_final = _long_side_shape(content_img, sizes[-1])
+    need = estimate_memory_bytes(h_final, w_final, arch=arch, deepest=deepest, history_size=cfg.history_size,
+                                 precision=precision, optimizer=cfg.optimizer)
+    have = available_memory_bytes(device)
+    if need > have:
+        fit = _largest_fitting(content_img, have, arch, deepest, cfg, precision)
+        raise ResourceError(f"--image-size {sizes[-1]} ({w_final}x{h_final} px) would need about {_human(need)} "
+                            f"on {device.type} but about {_human(have)} is available; use --image-size {fit} or less")
+
     if extractor is None:
         extractor = build_extractor(cfg.weights, backbone=cfg.backbone, pooling=cfg.pooling,
                                     layout=cfg.weights_layout, log=say)
@@ -255,20 +273,8 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
         check_layers(extractor.arch, list(cfg.content_layers) + list(cfg.style_layers))
     except ValueError as err:
         raise InputError(str(err)) from None
-    say(f"backbone: {extractor.source}, {cfg.pooling} pooling")
+    say(f"backbone: {extractor.source}, {extractor.pooling} pooling")
     extractor = extractor.to(device)
-
-    sizes = scale_schedule(cfg.image_size, cfg.scales)
-    names = layer_names(extractor.arch)
-    deepest = max((names.index(n) for n in (*cfg.content_layers, *cfg.style_layers)))
-    h_final, w_final = resize_long_side(content_img, sizes[-1]).shape[-2:]
-    need = estimate_memory_bytes(h_final, w_final, arch=extractor.arch, deepest=names[deepest],
-                                 history_size=cfg.history_size, precision=precision, optimizer=cfg.optimizer)
-    have = available_memory_bytes(device)
-    if need > have:
-        fit = _largest_fitting(content_img, have, extractor.arch, names[deepest], cfg, precision)
-        raise ResourceError(f"--image-size {sizes[-1]} ({w_final}x{h_final} px) would need about {_human(need)} "
-                            f"on {device.type} but about {_human(have)} is available; use --image-size {fit} or less")
     if len(sizes) > 1:
         say(f"multi-scale schedule: {' -> '.join(str(s) for s in sizes)} px, {cfg.iterations} steps each")
     seed_everything(cfg.seed)
@@ -347,14 +353,21 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     return ImageResult(image=result, trace=trace, inputs=inputs)
 
 
+def _long_side_shape(image: Tensor, size: int) -> tuple[int, int]:
+    """(H, W) of ``image`` resized so its long side is ``size`` (as :func:`resize_long_side` does)."""
+    h0, w0 = image.shape[-2:]
+    if h0 >= w0:
+        return size, max(1, round(w0 * size / h0))
+    return max(1, round(h0 * size / w0)), size
+
+
 def _largest_fitting(content: Tensor, have: int, arch: str, deepest: str, cfg: ImageStyleConfig,
                      precision: str) -> int:
     """Largest long side (multiple of 64 px) whose estimated memory fits in ``have`` bytes."""
-    h0, w0 = content.shape[-2:]
     lo, hi = MIN_SIDE, 1 << 17
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        h, w = (mid, max(1, round(w0 * mid / h0))) if h0 >= w0 else (max(1, round(h0 * mid / w0)), mid)
+        h, w = _long_side_shape(content, mid)
         need = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.history_size,
                                      precision=precision, optimizer=cfg.optimizer)
         lo, hi = (mid, hi) if need <= have else (lo, mid - 1)

@@ -1,0 +1,176 @@
+"""stylize_image end to end: quality with pretrained features, colours, multi-scale, blending, seeds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nst_core import InputError, ResourceError
+from nst_image import ImageStyleConfig, VGGFeatures, estimate_memory_bytes, load_image, scale_schedule, stylize_image
+from nst_image.color import luminance, rgb_to_yuv, transfer_chroma, yuv_to_rgb
+from nst_image.io import resize_long_side, resize_to
+
+
+def _random_vgg(arch="vgg16"):
+    torch.manual_seed(0)
+    return VGGFeatures(arch)
+
+
+def _low_freq_corr(a, b, k=8):
+    x = F.avg_pool2d(luminance(a[None]), k).flatten()
+    y = F.avg_pool2d(luminance(b[None]), k).flatten()
+    x, y = x - x.mean(), y - y.mean()
+    return float(x @ y / (x.norm() * y.norm()))
+
+
+def _ssim_lum(a, b, k=7):
+    x, y = luminance(a[None]), luminance(b[None])
+    mx, my = F.avg_pool2d(x, k, 1), F.avg_pool2d(y, k, 1)
+    sxx = F.avg_pool2d(x * x, k, 1) - mx**2
+    syy = F.avg_pool2d(y * y, k, 1) - my**2
+    sxy = F.avg_pool2d(x * y, k, 1) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    return float((((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))).mean())
+
+
+@pytest.mark.pretrained
+@pytest.mark.slow
+def test_pretrained_style_transfer_quality(hed_extractor, demo_inputs):
+    """Offline VGG-16 at 128 px, 60 L-BFGS steps.
+
+    Measured on a 2-core CPU: style loss falls 31x (0.81 -> 0.026); luminance SSIM against the content
+    0.36 (the style image scores 0.07); low-frequency luminance correlation 0.99 (style image 0.46).
+    Thresholds leave margin: >= 10x, SSIM >= 3x the style's and >= 0.2, correlation >= 0.9.
+    """
+    result = stylize_image(demo_inputs["content_landscape"], [demo_inputs["style_swirls"]],
+                           extractor=hed_extractor, image_size=128, iterations=60, seed=0)
+    style = result.trace["runs"][-1]["trace"]["style"]
+    assert style[0] / min(style) >= 10
+    content = resize_long_side(load_image(demo_inputs["content_landscape"]), 128)
+    style_img = resize_to(resize_long_side(load_image(demo_inputs["style_swirls"]), 128), content.shape[-2:])
+    assert result.image.shape == content.shape
+    ssim_result, ssim_style = _ssim_lum(result.image, content), _ssim_lum(style_img, content)
+    assert ssim_result >= 0.2 and ssim_result >= 3 * ssim_style
+    assert _low_freq_corr(result.image, content) >= 0.9
+    # The result moved away from the content towards the style's statistics.
+    assert (result.image - content).abs().mean() > 0.05
+
+
+def test_runs_and_reduces_loss_with_both_optimizers(demo_inputs):
+    ext = _random_vgg()
+    for optimizer, steps in (("lbfgs", 15), ("adam", 40)):
+        r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=ext,
+                          image_size=48, iterations=steps, optimizer=optimizer, seed=1, device="cpu")
+        total = r.trace["runs"][0]["trace"]["total"]
+        assert min(total) < 0.5 * total[0], (optimizer, total[0], min(total))
+        assert 0 <= float(r.image.min()) and float(r.image.max()) <= 1
+
+
+def test_seed_makes_noise_init_reproducible(demo_inputs):
+    ext = _random_vgg()
+    kw = dict(extractor=ext, image_size=40, iterations=5, init="noise", device="cpu")
+    a = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], seed=3, **kw)
+    b = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], seed=3, **kw)
+    c = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], seed=4, **kw)
+    assert torch.equal(a.image, b.image)
+    assert not torch.equal(a.image, c.image)
+
+
+def test_blend_weights_select_the_style(demo_inputs):
+    """Blend weights 1,0 give the same result as the first style alone."""
+    ext = _random_vgg()
+    kw = dict(extractor=ext, image_size=40, iterations=5, seed=0, device="cpu")
+    s1, s2 = demo_inputs["style_swirls"], demo_inputs["style_mosaic"]
+    only = stylize_image(demo_inputs["content_landscape"], [s1], **kw)
+    blend = stylize_image(demo_inputs["content_landscape"], [s1, s2], style_blend_weights=(1.0, 0.0), **kw)
+    mixed = stylize_image(demo_inputs["content_landscape"], [s1, s2], style_blend_weights=(0.5, 0.5), **kw)
+    assert torch.allclose(only.image, blend.image, atol=1e-5)
+    assert not torch.allclose(only.image, mixed.image, atol=1e-3)
+
+
+def test_blend_weight_count_must_match(demo_inputs):
+    with pytest.raises(InputError, match="2 style images"):
+        stylize_image(demo_inputs["content_landscape"], [demo_inputs["style_swirls"], demo_inputs["style_mosaic"]],
+                      extractor=_random_vgg(), style_blend_weights=(1.0,), image_size=32, iterations=1)
+
+
+def test_original_colors_keep_content_chroma(demo_inputs):
+    ext = _random_vgg()
+    content = resize_long_side(load_image(demo_inputs["content_landscape"]), 48)
+    for mode in ("chroma", "luminance"):
+        r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=ext,
+                          image_size=48, iterations=8, original_colors=mode, seed=0, device="cpu")
+        uv_r, uv_c = rgb_to_yuv(r.image)[1:], rgb_to_yuv(content)[1:]
+        # Chroma equals the content's except where clamping to [0, 1] bites (measured mean error < 0.01).
+        assert (uv_r - uv_c).abs().mean() < 0.02, mode
+    plain = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=ext,
+                          image_size=48, iterations=8, seed=0, device="cpu")
+    assert (rgb_to_yuv(plain.image)[1:] - rgb_to_yuv(content)[1:]).abs().mean() > 0.02
+
+
+def test_yuv_round_trip_and_chroma_transfer():
+    x = torch.rand(3, 8, 9)
+    assert torch.allclose(yuv_to_rgb(rgb_to_yuv(x)), x, atol=1e-5)
+    y = torch.rand(3, 8, 9)
+    out = transfer_chroma(y, y)
+    assert torch.allclose(out, y, atol=1e-5)
+
+
+def test_multi_scale_schedule_and_run(demo_inputs):
+    assert scale_schedule(512) == [512]
+    assert scale_schedule(1024) == [512, 1024]
+    assert scale_schedule(2048) == [512, 1024, 2048]
+    assert scale_schedule(4096) == [512, 1024, 2048, 4096]
+    assert scale_schedule(100, [32, 64]) == [32, 64, 100]
+    r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size=64, scales=(32,), iterations=4, seed=0, device="cpu")
+    runs = r.trace["runs"]
+    assert [max(run["size"]) for run in runs] == [32, 64]
+    assert r.image.shape == (3, 48, 64)
+    # The second scale starts from the upsampled first result, not from the content: its first content loss is > 0.
+    assert runs[1]["trace"]["content"][0] > 0
+
+
+def test_trace_records_every_setting_and_step(demo_inputs, tmp_path):
+    r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size=32, iterations=6, seed=0, device="cpu")
+    out = r.save(tmp_path / "out.png")
+    doc = json.loads((tmp_path / "out.trace.json").read_text())
+    assert out.exists() and doc["format"] == "nst-trace/1" and doc["modality"] == "image"
+    assert set(doc["settings"]) == set(ImageStyleConfig.__dataclass_fields__)
+    run = doc["runs"][0]
+    assert len(run["trace"]["style"]) == 6 and run["steps_run"] == 6
+    assert doc["precision"] == "fp32" and doc["device"].startswith("cpu") and doc["peak_memory_bytes"] > 0
+
+
+def test_intermediate_images(demo_inputs):
+    seen = []
+    stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                  image_size=32, iterations=7, save_every=3, seed=0, device="cpu",
+                  on_image=lambda scale, step, img: seen.append((scale, step, tuple(img.shape))))
+    assert seen == [(0, 3, (3, 24, 32)), (0, 6, (3, 24, 32))]
+
+
+def test_init_from_file(demo_inputs):
+    r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size=32, iterations=1, init=str(demo_inputs["content_portrait"]), seed=0, device="cpu")
+    assert r.image.shape == (3, 24, 32)
+    assert str(demo_inputs["content_portrait"]) in r.inputs
+
+
+def test_memory_estimate_and_refusal(demo_inputs):
+    small = estimate_memory_bytes(256, 256)
+    big = estimate_memory_bytes(512, 512)
+    assert 3.5 < (big - 80 * 2**20) / (small - 80 * 2**20) < 4.5  # scales with the pixel count
+    with pytest.raises(ResourceError, match=r"would need about .*TB.*--image-size \d+ or less"):
+        stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size=100000, iterations=1, device="cpu")
+
+
+def test_unknown_layer_is_an_input_error(demo_inputs):
+    with pytest.raises(InputError, match="relu9_9"):
+        stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size=32, iterations=1, style_layers=("relu9_9",))
