@@ -80,7 +80,8 @@ def image_cmd(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Stylize CONTENT with the style of one or more STYLES images."""
-    from nst_image import stylize_image, save_image
+    from nst_image import save_image, stylize_image
+    from nst_image.io import check_image_output
 
     from .progress import ProgressBar
 
@@ -102,7 +103,8 @@ def image_cmd(
         history_size=history_size, log_every=log_every, save_every=save_every, device=device,
         precision=precision, seed=seed)
     inputs = [content, *styles] + ([Path(init)] if init not in ("content", "noise") else [])
-    out = check_output_path(output, inputs)
+    check_image_output(output, inputs)
+    out = Path(output)
     check_output_path(trace_path(out), inputs)
 
     n_scales = len(scale_schedule(cfg.image_size, cfg.scales))

@@ -35,6 +35,7 @@ __all__ = [
     "resize_long_side",
     "resize_to",
     "save_image",
+    "check_image_output",
     "to_pil",
 ]
 
@@ -312,6 +313,21 @@ def to_pil(image: Tensor) -> Image.Image:
     return Image.fromarray(array)
 
 
+def check_image_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> str:
+    """Check before any work that ``path`` can take an image: a known extension, a writable folder, not an input.
+
+    Returns the Pillow format name; raises OutputError otherwise.
+    """
+    check_output_path(path, inputs)
+    suffix = Path(path).suffix.lower()
+    image_format = SAVE_FORMATS.get(suffix)
+    if image_format is None:
+        supported = ", ".join(SAVE_FORMATS)
+        shown = f"extension {suffix!r}" if suffix else "no extension"
+        raise OutputError(f"cannot save {path}: {shown} is not supported; end the name with one of {supported}")
+    return image_format
+
+
 def save_image(image: Tensor, path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = ()) -> Path:
     """Write an image tensor to a file, atomically.
 
@@ -336,12 +352,7 @@ def save_image(image: Tensor, path: str | os.PathLike, *, inputs: Iterable[str |
         Unknown extension, ``path`` is an input or a directory, the folder is missing or not
         writable, or writing fails (disk full, size beyond the format's limit, ...).
     """
-    suffix = Path(path).suffix.lower()
-    image_format = SAVE_FORMATS.get(suffix)
-    if image_format is None:
-        supported = ", ".join(SAVE_FORMATS)
-        shown = f"extension {suffix!r}" if suffix else "no extension"
-        raise OutputError(f"cannot save {path}: {shown} is not supported; end the name with one of {supported}")
+    image_format = check_image_output(path, inputs)
     out = check_output_path(path, inputs)
     picture = to_pil(image)
     try:

@@ -266,6 +266,7 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
         raise ResourceError(f"--image-size {sizes[-1]} ({w_final}x{h_final} px) would need about {_human(need)} "
                             f"on {device.type} but about {_human(have)} is available; use --image-size {fit} or less")
 
+    seed_everything(cfg.seed)  # before building: random test weights depend on it too
     if extractor is None:
         extractor = build_extractor(cfg.weights, backbone=cfg.backbone, pooling=cfg.pooling,
                                     layout=cfg.weights_layout, log=say)
@@ -277,7 +278,6 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     extractor = extractor.to(device)
     if len(sizes) > 1:
         say(f"multi-scale schedule: {' -> '.join(str(s) for s in sizes)} px, {cfg.iterations} steps each")
-    seed_everything(cfg.seed)
     setup_seconds = time.perf_counter() - t_setup
 
     runs: list[dict] = []
