@@ -49,8 +49,8 @@ def _names(text: str) -> tuple[str, ...]:
 
 @app.command("image")
 def image_cmd(
-    content: Annotated[Path, typer.Argument(help="Content image (any format Pillow reads).")],
-    styles: Annotated[List[Path], typer.Argument(help="One or more style images.")],
+    content: Annotated[Path, typer.Argument(metavar="CONTENT", help="Content image (any format Pillow reads).")],
+    styles: Annotated[List[Path], typer.Argument(metavar="STYLE", help="One or more style images.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Result file: .png, .jpg, .tif or .webp.")],
     image_size: Annotated[int, typer.Option(min=1, help="Long side of the result in px.")] = _D.image_size,
     style_scale: Annotated[float, typer.Option(help="Style images are resized to this times the image size.")] = _D.style_scale,
