@@ -86,6 +86,8 @@ class Result:
 
     signal : best signal seen (lowest total loss), detached. trace : per-step values of every loss
     term. best_step : 1-based step of ``signal``. stopped : why the run ended early, or None.
+    timeline : ``(step, seconds since start)`` read at every logging interval, where the loop
+    synchronises anyway, for loss-against-time curves.
     """
 
     signal: Tensor
@@ -100,6 +102,7 @@ class Result:
     peak_memory_bytes: int
     optimizer: str
     stopped: str | None = None
+    timeline: list[tuple[int, float]] = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -204,6 +207,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
     stopped = None
     steps_run = 0
     checked = 0
+    timeline: list[tuple[int, float]] = []
     synchronize(device)
     start = time.perf_counter()
     for i in range(steps):
@@ -243,6 +247,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
                 stopped = f"loss became NaN or inf at step {bad}; kept the best result before it"
                 steps_run = bad
                 break
+            timeline.append((steps_run, time.perf_counter() - start))
     synchronize(device)
     seconds = time.perf_counter() - start
     host_trace = trace[:steps_run].cpu() if trace is not None else torch.zeros(0, 0)
@@ -261,5 +266,6 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         peak_memory_bytes=peak_memory_bytes(device),
         optimizer=config.optimizer,
         stopped=stopped,
+        timeline=timeline,
         config=asdict(config),
     )
