@@ -93,7 +93,8 @@ class VGGFeatures(nn.Module):
         if preprocessing == "torchvision":
             mean, scale = torch.tensor(TORCHVISION_MEAN), 1.0 / torch.tensor(TORCHVISION_STD)
         else:
-            mean, scale = torch.tensor(CAFFE_MEAN_BGR[::-1]) / 255.0, torch.full((3,), 255.0)
+            # preprocess() flips to BGR first, so the mean stays in BGR order.
+            mean, scale = torch.tensor(CAFFE_MEAN_BGR) / 255.0, torch.full((3,), 255.0)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
         if state_dict is not None:
@@ -125,6 +126,8 @@ class VGGFeatures(nn.Module):
 
     def forward(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
         wanted = set(layers)
+        if not wanted:
+            raise ValueError("ask for at least one layer")
         check_layers(self.arch, list(wanted))
         deepest = max(self.names.index(name) for name in wanted)
         out: dict[str, Tensor] = {}

