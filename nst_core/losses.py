@@ -6,12 +6,18 @@ implementation serves images ``(B, C, H, W)`` and spectrogram features ``(B, C, 
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 _EPS = 1e-12
+
+
+def _acc(x: Tensor) -> Tensor:
+    """Upcast to at least fp32 for accumulation (float64 stays float64, so gradcheck works)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -24,13 +30,13 @@ def gram_matrix(features: Tensor) -> Tensor:
 
     Returns
     -------
-    Tensor, shape (B, C, C), float32
-        ``F F^T / (C * prod(spatial))``, accumulated in fp32 whatever the input precision.
+    Tensor, shape (B, C, C), float32 (float64 for float64 input)
+        ``F F^T / (C * prod(spatial))``, accumulated in at least fp32 whatever the input precision.
     """
     if features.dim() < 3:
         raise ValueError(f"gram_matrix expects (B, C, *spatial), got shape {tuple(features.shape)}")
     b, c = features.shape[:2]
-    f = features.reshape(b, c, -1).float()
+    f = _acc(features.reshape(b, c, -1))
     # Normalised by C*H*W as in neural-style; Gatys et al. put 1/(4 N^2 M^2) into the loss instead.
     return torch.bmm(f, f.transpose(1, 2)) / f[0].numel()
 
@@ -44,7 +50,7 @@ def content_loss(features: Tensor, target: Tensor) -> Tensor:
     """
     if features.shape != target.shape:
         raise ValueError(f"content_loss: shapes differ, {tuple(features.shape)} vs {tuple(target.shape)}")
-    f, t = features.float(), target.float()
+    f, t = _acc(features), _acc(target)
     return (f - t).pow(2).mean() / (t.pow(2).mean() + _EPS)
 
 
@@ -54,7 +60,7 @@ def gram_loss(gram: Tensor, target: Tensor) -> Tensor:
     ``target`` of shape (C, C) or (1, C, C) broadcasts over a batch of Gram matrices (B, C, C);
     the result is averaged over the batch.
     """
-    g, t = gram.float(), target.float()
+    g, t = _acc(gram), _acc(target)
     if t.dim() == 2:
         t = t.unsqueeze(0)
     num = (g - t).pow(2).sum(dim=(-2, -1))
@@ -82,7 +88,7 @@ def total_variation(signal: Tensor) -> Tensor:
 
     A constant signal has zero total variation. Returns a scalar fp32 tensor.
     """
-    x = signal.float()
+    x = _acc(signal)
     total = x.new_zeros(())
     for dim in range(2, x.dim()):
         if x.shape[dim] > 1:
@@ -107,7 +113,7 @@ def blend_grams(grams: Sequence[Mapping[str, Tensor]], weights: Sequence[float] 
         weights = [1.0] * n
     if len(weights) != n:
         raise ValueError(f"{len(weights)} blend weights given for {n} style inputs")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError("blend weights must be non-negative and not all zero")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError("blend weights must be finite, non-negative and not all zero")
     total = float(sum(weights))
     return {layer: sum((w / total) * g[layer] for w, g in zip(weights, grams)) for layer in grams[0]}

@@ -115,9 +115,11 @@ class Result:
 class LBFGS:
     """L-BFGS without line search whose state stays on the device (no host synchronisation).
 
-    Same update as ``torch.optim.LBFGS(line_search_fn=None)``: first step ``lr * min(1, 1/|g|_1)``,
-    then ``lr``; a curvature pair with ``y.s <= 1e-10`` is kept with zero weight instead of being
-    dropped, which leaves the two-loop recursion unchanged while avoiding a data-dependent branch.
+    The update of ``torch.optim.LBFGS(line_search_fn=None)``: first step ``lr * min(1, 1/|g|_1)``,
+    then ``lr``. One difference: a curvature pair with ``y.s <= 1e-10`` is kept with zero weight
+    instead of being dropped, which avoids a data-dependent branch (a host read); it contributes
+    nothing to the direction but takes a history slot, so once the history is full the iterates can
+    differ from torch's after such a pair.
     """
 
     def __init__(self, lr: float = 1.0, history_size: int = 100):
@@ -133,7 +135,7 @@ class LBFGS:
     @torch.no_grad()
     def step(self, x: Tensor, grad: Tensor) -> None:
         """Update ``x`` (our own leaf tensor) in place from its gradient ``grad``."""
-        xf, g = x.reshape(-1), grad.reshape(-1).to(x.dtype)
+        xf, g = x.view(-1), grad.reshape(-1).to(x.dtype)  # view: x must be contiguous (optimize ensures it)
         if self.prev_x is not None:
             s, y = xf - self.prev_x, g - self.prev_g
             ys, yy = torch.dot(y, s), torch.dot(y, y)
@@ -188,7 +190,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         the result is then the best finite step so far and ``stopped`` says what happened.
     """
     device = signal0.device
-    x = signal0.detach().clone().float()
+    x = signal0.detach().float().clone(memory_format=torch.contiguous_format)
     if project is not None:
         x = project(x)
     x.requires_grad_(True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import numbers
 import os
 import platform
 from typing import Any, Mapping
@@ -18,7 +19,14 @@ TRACE_FORMAT = "nst-trace/1"
 
 def _clean(value: Any) -> Any:
     """Make a value JSON-safe: paths to strings, tuples to lists, non-finite floats to None."""
-    if isinstance(value, float):
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, torch.Tensor):
+        return _clean(value.tolist())
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {str(k): _clean(v) for k, v in value.items()}

@@ -1,0 +1,144 @@
+"""Tests for nst_core.device: device and precision choice, the precision context, seeding."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from nst_core import InputError, precision_context, resolve_device, resolve_precision, seed_everything
+from nst_core.device import device_description
+
+CPU = torch.device("cpu")
+HAS_CUDA = torch.cuda.is_available()
+HAS_MPS = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+@pytest.mark.parametrize("name", ["cpu", "CPU", CPU])
+def test_resolve_device_cpu(name):
+    assert resolve_device(name) == CPU
+
+
+@pytest.mark.skipif(HAS_CUDA or HAS_MPS, reason="auto picks an accelerator on this machine")
+def test_resolve_device_auto_is_cpu_without_accelerators():
+    assert resolve_device("auto") == CPU
+    assert resolve_device() == CPU
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs CUDA")
+def test_resolve_device_auto_prefers_cuda():
+    assert resolve_device("auto").type == "cuda"
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="CUDA is available here")
+@pytest.mark.parametrize("name", ["cuda", "cuda:0"])
+def test_resolve_device_cuda_unavailable_raises_input_error(name):
+    with pytest.raises(InputError, match="no CUDA device"):
+        resolve_device(name)
+
+
+@pytest.mark.skipif(HAS_MPS, reason="MPS is available here")
+def test_resolve_device_mps_unavailable_raises_input_error():
+    with pytest.raises(InputError, match="MPS"):
+        resolve_device("mps")
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu", ""])
+def test_resolve_device_unknown_raises_input_error(name):
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device(name)
+
+
+def test_resolve_precision_on_cpu():
+    assert resolve_precision("auto", CPU) == "fp32"
+    assert resolve_precision("fp32", CPU) == "fp32"
+    assert resolve_precision("BF16", CPU) == "bf16"
+    with pytest.raises(InputError, match="tf32 needs a CUDA device"):
+        resolve_precision("tf32", CPU)
+    with pytest.raises(InputError, match="unknown precision"):
+        resolve_precision("fp16", CPU)
+
+
+def test_resolve_precision_cuda_rules_without_a_gpu():
+    # Pure logic on the device type: no CUDA call is made.
+    cuda = torch.device("cuda")
+    assert resolve_precision("auto", cuda) == "tf32"
+    assert resolve_precision("tf32", cuda) == "tf32"
+    with pytest.raises(InputError, match="bf16 is not supported on mps"):
+        resolve_precision("bf16", torch.device("mps"))
+
+
+def _tf32_flags():
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+@pytest.fixture
+def tf32_flags():
+    """Set the global TF32 switches to a known mixed state and put the originals back afterwards."""
+    saved = _tf32_flags()
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
+    yield (False, True)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _conv_and_matmul():
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(1, 2, 6, 6, generator=g), torch.randn(3, 2, 3, 3, generator=g)
+    a, b = torch.randn(4, 5, generator=g), torch.randn(5, 3, generator=g)
+    return torch.nn.functional.conv2d(x, w), a @ b
+
+
+def test_precision_context_bf16_on_cpu_runs_in_bfloat16_and_restores_flags(tf32_flags):
+    with precision_context("bf16", CPU):
+        conv, mm = _conv_and_matmul()
+        assert conv.dtype == torch.bfloat16 and mm.dtype == torch.bfloat16
+        assert _tf32_flags() == (True, True)
+    assert _tf32_flags() == tf32_flags
+    conv, mm = _conv_and_matmul()  # autocast is off again
+    assert conv.dtype == torch.float32 and mm.dtype == torch.float32
+
+
+def test_precision_context_fp32_turns_tf32_off_and_restores(tf32_flags):
+    with precision_context("fp32", CPU):
+        conv, mm = _conv_and_matmul()
+        assert conv.dtype == torch.float32 and mm.dtype == torch.float32
+        assert _tf32_flags() == (False, False)
+    assert _tf32_flags() == tf32_flags
+
+
+def test_precision_context_restores_flags_after_an_error(tf32_flags):
+    with pytest.raises(RuntimeError, match="boom"):
+        with precision_context("bf16", CPU):
+            raise RuntimeError("boom")
+    assert _tf32_flags() == tf32_flags
+    assert _conv_and_matmul()[0].dtype == torch.float32
+
+
+def _draws():
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
+
+
+def test_seed_everything_reproduces_python_numpy_and_torch(keep_rng_state):
+    seed_everything(1234)
+    first = _draws()
+    seed_everything(1234)
+    assert _draws() == first
+    seed_everything(1235)
+    assert _draws() != first
+
+
+def test_seed_everything_accepts_large_seeds_and_none_leaves_state(keep_rng_state):
+    seed_everything(2**40 + 7)  # NumPy takes the seed mod 2^32
+    seed_everything(5)
+    a = _draws()
+    seed_everything(None)
+    b = _draws()
+    seed_everything(5)
+    assert _draws() == a
+    assert _draws() == b  # None did not reseed: the sequence just continued
+
+
+def test_device_description_cpu():
+    assert device_description(CPU) == f"cpu ({torch.get_num_threads()} threads)"
