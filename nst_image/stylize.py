@@ -332,11 +332,10 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
         run = res.summary()
         run.update(scale=scale_index, size=[int(w), int(h)])
         runs.append(run)
+        result = finish(current)
         if res.stopped:
             say(f"scale {size} px: {res.stopped}")
-            result = finish(current)
             break
-        result = finish(current)
 
     settings = dataclasses.asdict(cfg)
     trace = run_trace(
