@@ -38,7 +38,29 @@ def gram_matrix(features: Tensor) -> Tensor:
     b, c = features.shape[:2]
     f = _acc(features.reshape(b, c, -1))
     # Normalised by C*H*W as in neural-style; Gatys et al. put 1/(4 N^2 M^2) into the loss instead.
-    return torch.bmm(f, f.transpose(1, 2)) / f[0].numel()
+    return _Gram.apply(f, 1.0 / f[0].numel())
+
+
+class _Gram(torch.autograd.Function):
+    """``scale * F F^T`` with a symmetric backward ``scale * (dG + dG^T) F``.
+
+    Autograd's own backward of ``bmm(F, F^T)`` computes two products and adds them; one product of
+    the symmetrised gradient is about twice as fast on the widest (relu1_1) maps.
+    """
+
+    @staticmethod
+    def forward(ctx, f: Tensor, scale: float) -> Tensor:
+        ctx.save_for_backward(f)
+        ctx.scale = scale
+        # Autocast would run bmm in bf16; the Gram accumulates in the input's (>= fp32) precision.
+        with torch.autocast(device_type=f.device.type, enabled=False):
+            return torch.bmm(f, f.transpose(1, 2)).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (f,) = ctx.saved_tensors
+        with torch.autocast(device_type=f.device.type, enabled=False):
+            return torch.bmm(grad + grad.transpose(1, 2), f).mul_(ctx.scale), None
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:

