@@ -33,6 +33,8 @@ class OptimizeConfig:
     history_size : L-BFGS memory; costs ``2 * history_size`` copies of the signal.
     log_every : steps between host reads of the loss (NaN check, progress).
     precision : ``fp32``, ``tf32`` or ``bf16`` (resolved by the front end from ``auto``).
+    max_step : L-BFGS only: largest change of any signal element in one step (a trust region that
+        needs no host read); ``None`` leaves steps unbounded, as torch.optim.LBFGS without line search.
     """
 
     steps: int = 500
@@ -41,6 +43,7 @@ class OptimizeConfig:
     history_size: int = 100
     log_every: int = 20
     precision: str = "fp32"
+    max_step: float | None = None
 
     def __post_init__(self):
         if self.steps < 1:
@@ -53,6 +56,8 @@ class OptimizeConfig:
             raise ValueError("learning_rate must be positive")
         if self.log_every < 1:
             raise ValueError("log_every must be at least 1")
+        if self.max_step is not None and not self.max_step > 0:
+            raise ValueError("max_step must be positive")
 
     @property
     def lr(self) -> float:
@@ -122,8 +127,8 @@ class LBFGS:
     differ from torch's after such a pair.
     """
 
-    def __init__(self, lr: float = 1.0, history_size: int = 100):
-        self.lr, self.m = lr, history_size
+    def __init__(self, lr: float = 1.0, history_size: int = 100, max_step: float | None = None):
+        self.lr, self.m, self.max_step = lr, history_size, max_step
         self.s: list[Tensor] = []
         self.y: list[Tensor] = []
         self.rho: list[Tensor] = []
@@ -161,7 +166,11 @@ class LBFGS:
         else:
             t = self.lr
         self.prev_x, self.prev_g = xf.clone(), g.clone()
-        xf.add_(d * t)
+        step = d * t
+        if self.max_step is not None:
+            # Shrink the whole step so no element moves more than max_step: the direction is kept.
+            step = step * (self.max_step / step.abs().max().clamp_min(self.max_step))
+        xf.add_(step)
         self.k += 1
 
 
@@ -197,7 +206,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
     if config.optimizer == "adam":
         opt: object = torch.optim.Adam([x], lr=config.lr)
     else:
-        opt = LBFGS(lr=config.lr, history_size=config.history_size)
+        opt = LBFGS(lr=config.lr, history_size=config.history_size, max_step=config.max_step)
 
     reset_peak_memory(device)
     steps = config.steps

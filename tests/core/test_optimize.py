@@ -373,3 +373,16 @@ def test_optimize_on_device_and_precision(tiny_extractor, device, precision):
     assert r.device.startswith(device) and r.precision == precision and r.stopped is None
     # bf16 features are coarser, so its bar is lower (CPU, 30 steps, measured: fp32 ~1.1e4 x, bf16 ~4e2 x).
     assert r.trace["style"][0] / r.best_loss >= (50.0 if precision == "bf16" else 1000.0)
+
+
+def test_max_step_bounds_every_lbfgs_update():
+    """With max_step, no element moves more than max_step per step; the run still converges."""
+    target = torch.full((50,), 10.0)
+    seen = [torch.zeros(50)]
+    r = optimize(torch.zeros(50), lambda x: {"total": ((x - target) ** 2).sum()},
+                 OptimizeConfig(steps=40, max_step=0.5), callbacks=[lambda s: seen.append(s.signal.clone())])
+    moves = [float((b - a).abs().max()) for a, b in zip(seen, seen[1:])]
+    assert max(moves) <= 0.5 + 1e-6
+    assert r.best_loss < 1e-3
+    with pytest.raises(ValueError):
+        OptimizeConfig(max_step=0)
