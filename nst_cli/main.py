@@ -11,12 +11,14 @@ import typer
 
 from nst_core import NSTError, check_output_path
 from nst_core.device import DEVICES, PRECISIONS
+from nst_audio.stylize import AudioStyleConfig
 from nst_image.stylize import ImageStyleConfig, scale_schedule, trace_path
 
 _D = ImageStyleConfig()
+_A = AudioStyleConfig()
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="Neural style transfer for images (and audio).")
+                  rich_markup_mode=None, help="Neural style transfer for images and audio.")
 weights_app = typer.Typer(no_args_is_help=True, help="Get and inspect backbone weights.")
 app.add_typer(weights_app, name="weights")
 
@@ -128,6 +130,119 @@ def image_cmd(
     typer.echo(f"wrote {out} ({w}x{h}) and {trace_path(out).name}: {tr['steps']} steps in {tr['seconds']:.1f} s "
                f"({ms:.1f} ms/step) on {tr['device']}, {tr['precision']}; style loss "
                f"{first['style'][0]:.3g} -> {last['style'][-1]:.3g}, content loss {last['content'][-1]:.3g}")
+
+
+@app.command("audio")
+def audio_cmd(
+    clips: Annotated[List[Path], typer.Argument(metavar="CLIPS", help="CONTENT STYLE... (or STYLE... with --texture): WAV, FLAC, OGG or MP3.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Result file: .wav or .flac.")],
+    texture: Annotated[bool, typer.Option("--texture", help="Texture synthesis: style only, from noise, no content clip; needs --duration.")] = False,
+    style_only: Annotated[bool, typer.Option("--style-only", help="Style loss only, starting from the content (Grinstein et al.'s best setting).")] = False,
+    duration: Annotated[Optional[float], typer.Option(help="Seconds of output for --texture.")] = _A.duration,
+    extractor: Annotated[str, typer.Option(help="random-cnn, multi-random-cnn, or vgg (an image backbone reading the spectrogram).")] = _A.extractor,
+    weights: Annotated[str, typer.Option(help="Backbone weights for --extractor vgg (as for nst image).")] = "auto",
+    filters: Annotated[int, typer.Option(min=1, help="Filters of the random CNN.")] = _A.filters,
+    kernel_size: Annotated[int, typer.Option(min=1, help="Kernel width of the random CNN, in frames.")] = _A.kernel_size,
+    extractor_seed: Annotated[int, typer.Option(help="Seed of the random CNN's weights.")] = _A.extractor_seed,
+    content_weight: Annotated[float, typer.Option(min=0.0)] = _A.content_weight,
+    style_weight: Annotated[float, typer.Option(min=0.0)] = _A.style_weight,
+    style_blend_weights: Annotated[Optional[str], typer.Option(help="Comma-separated weight per style clip.")] = None,
+    sample_rate: Annotated[int, typer.Option(help="Working sample rate in Hz.")] = _A.sample_rate,
+    n_fft: Annotated[int, typer.Option(help="FFT size in samples.")] = _A.n_fft,
+    hop: Annotated[int, typer.Option(help="Hop length in samples.")] = _A.hop_length,
+    window: Annotated[str, typer.Option(help="hann, hamming or blackman.")] = _A.window,
+    stereo: Annotated[bool, typer.Option("--stereo", help="Stylize left and right separately (mono mix by default).")] = False,
+    mid_side: Annotated[bool, typer.Option("--mid-side", help="Stylize mid and side separately, keeping the stereo image.")] = False,
+    griffin_lim_iters: Annotated[int, typer.Option(min=0, help="Griffin-Lim iterations.")] = _A.griffin_lim_iters,
+    iterations: Annotated[int, typer.Option("--iterations", "--num-iterations", min=1, help="Optimization steps per chunk.")] = _A.iterations,
+    optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = _A.optimizer,
+    learning_rate: Annotated[Optional[float], typer.Option(min=0.0)] = _A.learning_rate,
+    chunk_seconds: Annotated[float, typer.Option(help="Longer content is stylized in chunks of this many seconds.")] = _A.chunk_seconds,
+    subtype: Annotated[str, typer.Option(help="PCM_16, PCM_24 or FLOAT (WAV only).")] = "PCM_16",
+    spectrogram: Annotated[Optional[Path], typer.Option(help="Also write a content | style | result spectrogram figure (.png).")] = None,
+    device: Annotated[str, typer.Option(help=", ".join(DEVICES))] = _A.device,
+    precision: Annotated[str, typer.Option(help=", ".join(PRECISIONS))] = _A.precision,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible results.")] = _A.seed,
+    log_every: Annotated[int, typer.Option(min=1)] = _A.log_every,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Give CONTENT the timbre of STYLE (or synthesize a STYLE texture with --texture)."""
+    from nst_audio.figures import check_figure_output
+    from nst_audio.io import check_audio_output
+    from nst_audio.stylize import AudioStyleConfig, stylize_audio, trace_path as audio_trace_path
+
+    from .progress import ProgressBar
+
+    if texture and style_only:
+        raise typer.BadParameter("use either --texture or --style-only, not both")
+    if stereo and mid_side:
+        raise typer.BadParameter("use either --stereo or --mid-side, not both")
+    if subtype.upper() not in ("PCM_16", "PCM_24", "FLOAT"):
+        raise typer.BadParameter(f"--subtype must be PCM_16, PCM_24 or FLOAT, not {subtype!r}")
+    for choice, allowed, name in ((optimizer, ("lbfgs", "adam"), "--optimizer"),
+                                  (extractor, ("random-cnn", "multi-random-cnn", "vgg"), "--extractor"),
+                                  (window, ("hann", "hamming", "blackman"), "--window")):
+        if choice not in allowed:
+            raise typer.BadParameter(f"{name} must be one of {', '.join(allowed)}, not {choice!r}")
+    if texture:
+        content, styles = None, list(clips)
+    else:
+        if len(clips) < 2:
+            raise typer.BadParameter("give a content clip and at least one style clip (or --texture STYLE)")
+        content, styles = clips[0], list(clips[1:])
+    cfg = AudioStyleConfig(
+        mode="texture" if texture else "style-from-content" if style_only else "transfer",
+        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, window=window, extractor=extractor, filters=filters,
+        kernel_size=kernel_size, extractor_seed=extractor_seed, content_weight=content_weight,
+        style_weight=style_weight, style_blend_weights=_floats(style_blend_weights, "--style-blend-weights"),
+        duration=duration, channels="stereo" if stereo else "mid-side" if mid_side else "mono",
+        griffin_lim_iters=griffin_lim_iters, iterations=iterations, optimizer=optimizer,
+        learning_rate=learning_rate, chunk_seconds=chunk_seconds, log_every=log_every, device=device,
+        precision=precision, seed=seed)
+    inputs = list(clips)
+    check_audio_output(output, inputs, subtype=subtype.upper())
+    out = Path(output)
+    check_output_path(audio_trace_path(out), inputs)
+    if spectrogram is not None:
+        check_figure_output(spectrogram, inputs + [out])
+    bar = ProgressBar(cfg.iterations, log_every=cfg.log_every, enabled=progress)
+    ext = None
+    if extractor == "vgg":
+        from nst_audio.extractors import SpectrogramAsImage
+        from nst_image.weights import build_extractor
+
+        ext = SpectrogramAsImage(build_extractor(weights, log=bar.write))
+    try:
+        result = stylize_audio(content, styles, cfg, extractor=ext, callbacks=[_ResettingBar(bar)], log=bar.write)
+    finally:
+        bar.close()
+    result.save(out, subtype=subtype.upper())
+    if spectrogram is not None:
+        result.save_spectrogram(spectrogram)
+    tr, m = result.trace, result.metrics
+    if tr.get("stopped"):
+        _say(f"warning: {tr['stopped']}")
+    ms = 1000 * tr["seconds"] / max(tr["steps"], 1)
+    typer.echo(f"wrote {out} ({result.duration:.2f} s, {result.samples.shape[0]} channel(s)) and "
+               f"{audio_trace_path(out).name}: {tr['steps']} steps in {tr['seconds']:.1f} s ({ms:.1f} ms/step) "
+               f"+ Griffin-Lim {tr['griffin_lim_seconds']:.1f} s on {tr['device']}, {tr['precision']}")
+    line = f"spectral convergence {m['spectral_convergence_db']:.1f} dB; MFCC distance to style {m['style']['mfcc_distance_result']:.2f}"
+    if "mfcc_distance_content" in m["style"]:
+        line += (f" (content: {m['style']['mfcc_distance_content']:.2f}); chroma correlation with content "
+                 f"{m['content']['chroma_correlation']:.2f}")
+    typer.echo(line)
+
+
+class _ResettingBar:
+    """Progress over chunks and channels: the bar restarts when a new optimization begins."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def __call__(self, step) -> None:
+        if step.index == 1 and self.bar.bar is not None:
+            self.bar.bar.reset(total=step.total)
+        self.bar(step)
 
 
 @weights_app.command("fetch")
