@@ -20,7 +20,7 @@ from nst_core import (InputError, Objective, OptimizeConfig, Step, available_mem
 from nst_core.device import PRECISIONS
 
 from .io import DEFAULT_SAMPLE_RATE, AudioClip, is_silent, load_audio, save_audio
-from .spectral import griffin_lim, log_magnitude, magnitude_from_log, stft
+from .spectral import griffin_lim, log_magnitude, magnitude_from_log, mel_filterbank, mel_to_linear, stft
 
 AudioInput = Union[str, os.PathLike, AudioClip]
 _OPT = OptimizeConfig()
@@ -38,6 +38,9 @@ class AudioStyleConfig:
     extractor : ``random-cnn`` (Ulyanov: one wide Conv1d over time, frequency bins as channels),
         ``multi-random-cnn`` (several kernel widths, for rhythm too), or ``vgg`` (an image backbone
         reading the spectrogram; pass it as ``extractor=`` to :func:`stylize_audio`).
+    n_mels : optional mel front end: the signal is log(1 + mel magnitude) with this many bands
+        (Slaney mel scale), turned back into a linear magnitude by non-negative least squares before
+        Griffin-Lim. ``None`` (default) optimizes the linear-frequency log-magnitude.
     chunk_seconds : content longer than this is stylized in overlapping chunks of this length
         (``chunk_overlap_seconds`` cross-faded), with style statistics from the whole style clip.
     """
@@ -47,6 +50,7 @@ class AudioStyleConfig:
     n_fft: int = 2048
     hop_length: int = 512
     window: str = "hann"
+    n_mels: int | None = None
     extractor: Literal["random-cnn", "multi-random-cnn", "vgg"] = "random-cnn"
     filters: int = 4096
     kernel_size: int = 11
@@ -284,14 +288,23 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
         if cfg.extractor == "vgg":
             raise InputError("extractor vgg reads the spectrogram with an image backbone: pass one, e.g. "
                              "extractor=SpectrogramAsImage(build_extractor(...)), or use nst audio --extractor vgg")
-        extractor = make_extractor(cfg.extractor, n_freq, seed=cfg.extractor_seed, filters=cfg.filters,
+        extractor = make_extractor(cfg.extractor, cfg.n_mels or n_freq, seed=cfg.extractor_seed, filters=cfg.filters,
                                    kernel_size=cfg.kernel_size)
     extractor = extractor.to(device)
     content_layers = tuple(cfg.content_layers or extractor.default_content_layers)
     style_layers = tuple(cfg.style_layers or extractor.default_style_layers)
     say(f"extractor: {getattr(extractor, 'description', type(extractor).__name__)}; mode {cfg.mode}")
 
-    style_specs = [log_magnitude(c.samples.to(device), **spec) for c in style_clips]  # (1, F, T)
+    fb = (mel_filterbank(n_fft=cfg.n_fft, n_mels=cfg.n_mels, sample_rate=cfg.sample_rate, device=device)
+          if cfg.n_mels else None)
+
+    def analyse(wave: Tensor) -> tuple[Tensor, Tensor]:
+        """(1, N) wave -> the optimized signal (1, F or n_mels, T) and the complex STFT (1, F, T)."""
+        c = stft(wave, **spec)
+        mag = c.abs()
+        return torch.log1p(fb @ mag if fb is not None else mag), c
+
+    style_specs = [analyse(c.samples.to(device))[0] for c in style_clips]  # (1, F, T)
     grams = style_targets(extractor, style_specs, style_layers, cfg.style_blend_weights)
 
     if content_clip is not None:
@@ -321,15 +334,13 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
                          f"{device.type} but {have / 2**30:.1f} GB is available; lower --chunk-seconds or --filters")
     runs: list[dict] = []
     waves_out: list[Tensor] = []
-    result_spec_mono = None
-    content_spec_mono = None
+    first_magnitude = None
     setup_seconds = time.perf_counter() - t_setup
     estimate_said = False
     gl_seconds = 0.0
     for ch_index, (wave, ch_name) in enumerate(zip(channel_waves, channel_names)):
         if wave is not None:
-            c_complex = stft(wave[None], **spec)  # (1, F, T)
-            c_spec = torch.log1p(c_complex.abs())
+            c_spec, c_complex = analyse(wave[None])
             c_phase = torch.angle(c_complex)
         else:
             c_spec, c_phase = None, None
@@ -363,13 +374,16 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
                 say(f"{ch_name} chunk {k + 1}: {res.stopped}")
         result_spec = crossfade_chunks(pieces, bounds, frames) if len(pieces) > 1 else pieces[0]
         t_gl = time.perf_counter()
-        wave_out = griffin_lim(magnitude_from_log(result_spec)[None], **spec, n_iter=cfg.griffin_lim_iters,
+        magnitude = magnitude_from_log(result_spec)
+        if fb is not None:
+            magnitude = mel_to_linear(magnitude, fb)
+        wave_out = griffin_lim(magnitude[None], **spec, n_iter=cfg.griffin_lim_iters,
                                momentum=cfg.griffin_lim_momentum, init_phase=c_phase, length=n_samples,
                                generator=torch.Generator(device=device).manual_seed(cfg.seed or 0))[0]
         gl_seconds += time.perf_counter() - t_gl
         waves_out.append(wave_out)
         if ch_index == 0:
-            result_spec_mono, content_spec_mono = result_spec, (c_spec[0] if c_spec is not None else None)
+            first_magnitude = magnitude
 
     samples = _join_channels(waves_out, channel_names).float().cpu()
     peak = float(samples.abs().max())
@@ -378,16 +392,19 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
 
     mono_out = samples.mean(0)
     out_spec = log_magnitude(mono_out, **spec)
-    metrics: dict = {"spectral_convergence_db": M_spectral_convergence(result_spec_mono, waves_out[0], spec)}
+    from .spectral import spectral_convergence_db
+
+    metrics: dict = {"spectral_convergence_db": float(spectral_convergence_db(first_magnitude, waves_out[0], **spec))}
+    style_lin = log_magnitude(style_clips[0].samples, **spec)  # linear-frequency, for metrics and figures
     style_wave = style_clips[0].samples[0]
     metrics["style"] = {
-        "gram_distance_result": M.gram_distance(out_spec, style_specs[0].cpu()),
+        "gram_distance_result": M.gram_distance(out_spec, style_lin),
         "mfcc_distance_result": M.mfcc_stats_distance(mono_out.numpy(), style_wave.numpy(), cfg.sample_rate),
     }
     if content_clip is not None:
         content_mono = content_clip.samples.mean(0)
         content_spec = log_magnitude(content_mono, **spec)
-        metrics["style"]["gram_distance_content"] = M.gram_distance(content_spec, style_specs[0].cpu())
+        metrics["style"]["gram_distance_content"] = M.gram_distance(content_spec, style_lin)
         metrics["style"]["mfcc_distance_content"] = M.mfcc_stats_distance(content_mono.numpy(), style_wave.numpy(),
                                                                            cfg.sample_rate)
         metrics["content"] = {
@@ -396,9 +413,9 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
             "onset_correlation": M.onset_correlation(mono_out.numpy(), content_mono.numpy(), cfg.sample_rate),
         }
 
-    spectrograms = {"style": style_specs[0][0].cpu(), "result": out_spec}
+    spectrograms = {"style": style_lin[0], "result": out_spec}
     if content_clip is not None:
-        spectrograms["content"] = log_magnitude(content_clip.samples.mean(0), **spec)
+        spectrograms["content"] = content_spec
     trace = run_trace(
         modality="audio",
         settings=dataclasses.asdict(cfg),
@@ -414,12 +431,6 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     )
     return AudioResult(samples=samples, sample_rate=cfg.sample_rate, spectrograms=spectrograms, trace=trace,
                        inputs=inputs)
-
-
-def M_spectral_convergence(log_spec: Tensor, wave: Tensor, spec: dict) -> float:
-    from .spectral import spectral_convergence_db
-
-    return float(spectral_convergence_db(magnitude_from_log(log_spec), wave, **spec))
 
 
 def _noise_like_style(style_spec: Tensor, frames: int, *, seed: int) -> Tensor:

@@ -151,6 +151,7 @@ def audio_cmd(
     n_fft: Annotated[int, typer.Option(help="FFT size in samples.")] = _A.n_fft,
     hop: Annotated[int, typer.Option(help="Hop length in samples.")] = _A.hop_length,
     window: Annotated[str, typer.Option(help="hann, hamming or blackman.")] = _A.window,
+    n_mels: Annotated[Optional[int], typer.Option(min=8, help="Optimize a mel spectrogram with this many bands (default: linear frequency).")] = _A.n_mels,
     stereo: Annotated[bool, typer.Option("--stereo", help="Stylize left and right separately (mono mix by default).")] = False,
     mid_side: Annotated[bool, typer.Option("--mid-side", help="Stylize mid and side separately, keeping the stereo image.")] = False,
     griffin_lim_iters: Annotated[int, typer.Option(min=0, help="Griffin-Lim iterations.")] = _A.griffin_lim_iters,
@@ -192,7 +193,7 @@ def audio_cmd(
         content, styles = clips[0], list(clips[1:])
     cfg = AudioStyleConfig(
         mode="texture" if texture else "style-from-content" if style_only else "transfer",
-        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, window=window, extractor=extractor, filters=filters,
+        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, window=window, n_mels=n_mels, extractor=extractor, filters=filters,
         kernel_size=kernel_size, extractor_seed=extractor_seed, content_weight=content_weight,
         style_weight=style_weight, style_blend_weights=_floats(style_blend_weights, "--style-blend-weights"),
         duration=duration, channels="stereo" if stereo else "mid-side" if mid_side else "mono",
