@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import time
 from dataclasses import dataclass, field
@@ -144,6 +145,9 @@ def _validate(cfg: AudioStyleConfig, has_content: bool, n_styles: int) -> None:
     if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != n_styles:
         raise InputError(f"{len(cfg.style_blend_weights)} style blend weights given for {n_styles} style clips; "
                          "give one weight per style clip")
+    if cfg.style_blend_weights is not None and (
+            not all(math.isfinite(w) and w >= 0 for w in cfg.style_blend_weights) or sum(cfg.style_blend_weights) <= 0):
+        raise InputError("style blend weights must be finite, non-negative and not all zero")
     if cfg.duration is not None:
         if not (math.isfinite(cfg.duration) and 0 < cfg.duration <= MAX_DURATION_SECONDS):
             raise InputError(f"--duration {cfg.duration:g} s is out of range; use a length between 0 and "
@@ -156,6 +160,9 @@ def _validate(cfg: AudioStyleConfig, has_content: bool, n_styles: int) -> None:
         raise InputError("--n-fft must be at least 16 and --hop between 1 and --n-fft")
     if cfg.sample_rate < 1000 or cfg.sample_rate > 384000:
         raise InputError(f"--sample-rate {cfg.sample_rate} Hz is out of range (1000 to 384000)")
+    if cfg.duration is not None and int(round(cfg.duration * cfg.sample_rate)) < cfg.n_fft:
+        raise InputError(f"--duration {cfg.duration:g} s is shorter than one FFT frame "
+                         f"({cfg.n_fft / cfg.sample_rate:.3f} s)")
     if cfg.griffin_lim_iters < 0 or not 0 <= cfg.griffin_lim_momentum < 1:
         raise InputError("--griffin-lim-iters must be >= 0 and the momentum in [0, 1)")
     if not cfg.chunk_seconds > 2 * cfg.chunk_overlap_seconds >= 0:
@@ -175,6 +182,16 @@ def _validate(cfg: AudioStyleConfig, has_content: bool, n_styles: int) -> None:
 def _load(item: AudioInput, what: str, cfg: AudioStyleConfig, *, mono: bool) -> AudioClip:
     if isinstance(item, AudioClip):
         clip = item
+        # The checks load_audio makes on a file, for a clip given in memory.
+        if not (isinstance(clip.samples, Tensor) and clip.samples.dim() == 2 and clip.samples.shape[0] >= 1
+                and clip.samples.is_floating_point()):
+            shape = tuple(clip.samples.shape) if isinstance(clip.samples, Tensor) else type(clip.samples).__name__
+            raise InputError(f"{what} clip must hold a (channels, samples) floating-point tensor, got {shape}")
+        if not bool(torch.isfinite(clip.samples).all()):
+            raise InputError(f"{what} clip has NaN or infinite samples; give finite samples in [-1, 1]")
+        if isinstance(clip.sample_rate, bool) or not isinstance(clip.sample_rate, numbers.Integral) \
+                or clip.sample_rate < 1:
+            raise InputError(f"{what} clip has sample rate {clip.sample_rate!r}; give a positive whole number of Hz")
         if clip.sample_rate != cfg.sample_rate:
             import torchaudio.functional as AF
 
@@ -280,6 +297,11 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
             raise InputError(f"style clip {clip.path or i + 1} is silent (peak below -60 dBFS); it has no timbre "
                              "to transfer, give an audible clip")
     content_clip = _load(content, "content", cfg, mono=cfg.channels == "mono") if content is not None else None
+    if content_clip is not None and cfg.mode != "texture" and is_silent(content_clip.samples):
+        # Starting from silence the random CNN's ReLUs give no gradient, so the result would be silence too.
+        name = f"content clip {content_clip.path}" if content_clip.path else "content clip"
+        raise InputError(f"{name} is silent (peak below -60 dBFS); give an audible clip, or use --texture to "
+                         "synthesize the style alone")
     inputs = [c.path for c in ([content_clip] if content_clip else []) + style_clips if c and c.path]
 
     spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window)
@@ -293,7 +315,8 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     extractor = extractor.to(device)
     content_layers = tuple(cfg.content_layers or extractor.default_content_layers)
     style_layers = tuple(cfg.style_layers or extractor.default_style_layers)
-    say(f"extractor: {getattr(extractor, 'description', type(extractor).__name__)}; mode {cfg.mode}")
+    # Said once every check below has passed, so that a refused run prints nothing but its error.
+    notes = [f"extractor: {getattr(extractor, 'description', type(extractor).__name__)}; mode {cfg.mode}"]
 
     fb = (mel_filterbank(n_fft=cfg.n_fft, n_mels=cfg.n_mels, sample_rate=cfg.sample_rate, device=device)
           if cfg.n_mels else None)
@@ -310,13 +333,10 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     if content_clip is not None:
         channel_waves, channel_names = _split_channels(content_clip.samples.to(device), cfg.channels)
         if cfg.channels != "mono" and channel_names == ["mono"]:
-            say("content clip is mono: stylizing its single channel")
+            notes.append("content clip is mono: stylizing its single channel")
         n_samples = content_clip.samples.shape[-1]
     else:
-        n_samples = int(round(cfg.duration * cfg.sample_rate))
-        if n_samples < cfg.n_fft:
-            raise InputError(f"--duration {cfg.duration:g} s is shorter than one FFT frame "
-                             f"({cfg.n_fft / cfg.sample_rate:.3f} s)")
+        n_samples = int(round(cfg.duration * cfg.sample_rate))  # at least n_fft: checked by _validate
         channel_waves, channel_names = [None], ["mono"]
     frames = n_samples // cfg.hop_length + 1
     chunk = max(2, int(cfg.chunk_seconds * cfg.sample_rate / cfg.hop_length))
@@ -332,9 +352,11 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     if need > have:
         raise InputError(f"one chunk of {cfg.chunk_seconds:g} s would need about {need / 2**30:.1f} GB on "
                          f"{device.type} but {have / 2**30:.1f} GB is available; lower --chunk-seconds or --filters")
+    for note in notes:
+        say(note)
     runs: list[dict] = []
     waves_out: list[Tensor] = []
-    first_magnitude = None
+    magnitudes: list[Tensor] = []
     setup_seconds = time.perf_counter() - t_setup
     estimate_said = False
     gl_seconds = 0.0
@@ -382,8 +404,7 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
                                generator=torch.Generator(device=device).manual_seed(cfg.seed or 0))[0]
         gl_seconds += time.perf_counter() - t_gl
         waves_out.append(wave_out)
-        if ch_index == 0:
-            first_magnitude = magnitude
+        magnitudes.append(magnitude)
 
     samples = _join_channels(waves_out, channel_names).float().cpu()
     peak = float(samples.abs().max())
@@ -394,7 +415,10 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     out_spec = log_magnitude(mono_out, **spec)
     from .spectral import spectral_convergence_db
 
-    metrics: dict = {"spectral_convergence_db": float(spectral_convergence_db(first_magnitude, waves_out[0], **spec))}
+    # Over all channels at once: a silent first channel (a hard-right clip's left, the mid of an L = -R clip)
+    # has an all-zero target, for which spectral convergence is undefined.
+    sc = spectral_convergence_db(torch.stack(magnitudes), torch.stack(waves_out), **spec)
+    metrics: dict = {"spectral_convergence_db": float(sc)}
     style_lin = log_magnitude(style_clips[0].samples, **spec)  # linear-frequency, for metrics and figures
     style_wave = style_clips[0].samples[0]
     metrics["style"] = {

@@ -180,8 +180,8 @@ def _validate(cfg: ImageStyleConfig, n_styles: int) -> None:
         if len(cfg.style_blend_weights) != n_styles:
             raise InputError(f"{len(cfg.style_blend_weights)} style blend weights given for {n_styles} style "
                              "images; give one weight per style image")
-        if any(w < 0 for w in cfg.style_blend_weights) or sum(cfg.style_blend_weights) <= 0:
-            raise InputError("style blend weights must be non-negative and not all zero")
+        if not all(math.isfinite(w) and w >= 0 for w in cfg.style_blend_weights) or sum(cfg.style_blend_weights) <= 0:
+            raise InputError("style blend weights must be finite, non-negative and not all zero")
     if cfg.image_size < MIN_SIDE:
         raise InputError(f"--image-size {cfg.image_size} is too small; use at least {MIN_SIDE} px")
     if cfg.scales and any(s < MIN_SIDE for s in cfg.scales):

@@ -122,6 +122,7 @@ def test_bad_image_inputs(kind, role, images, tmp_path, capsys):
     (["--image-size", "100000"], "would need about"),
     (["--style-blend-weights", "0.5,0.3,0.2"], "3 style blend weights"),
     (["--style-blend-weights", "a,b"], "comma-separated"),
+    (["--style-blend-weights", "nan"], "finite"),
     (["--iterations", "0"], "--iterations"),
     (["--optimizer", "sgd"], "--optimizer"),
     (["--style-layers", "relu9_1"], "relu9_1"),
