@@ -161,8 +161,16 @@ class LBFGS:
             b = rho * torch.dot(y, d)
             d.add_(s * (a - b))
         if self.k == 0:
-            self.gamma = torch.ones((), device=x.device, dtype=x.dtype)
-            t = (1.0 / g.abs().sum()).clamp(max=1.0) * self.lr
+            if self.max_step is not None:
+                # With a trust region the first step goes to its edge, and the same scale stands in for
+                # the Hessian until a pair with positive curvature arrives: small gradients (relative
+                # losses spread over many elements) would otherwise give steps too small to matter.
+                self.gamma = self.max_step / g.abs().max().clamp_min(1e-30)
+                d.mul_(self.gamma)
+                t = self.lr
+            else:
+                self.gamma = torch.ones((), device=x.device, dtype=x.dtype)
+                t = (1.0 / g.abs().sum()).clamp(max=1.0) * self.lr
         else:
             t = self.lr
         self.prev_x, self.prev_g = xf.clone(), g.clone()

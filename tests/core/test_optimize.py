@@ -386,3 +386,12 @@ def test_max_step_bounds_every_lbfgs_update():
     assert r.best_loss < 1e-3
     with pytest.raises(ValueError):
         OptimizeConfig(max_step=0)
+
+
+def test_max_step_scales_the_first_step_to_the_trust_region():
+    """Tiny gradients (a loss spread over many elements) still give a first step of max_step."""
+    target = torch.full((1000,), 1e-3)
+    seen = [torch.zeros(1000)]
+    optimize(torch.zeros(1000), lambda x: {"total": 1e-6 * ((x - target) ** 2).sum()},
+             OptimizeConfig(steps=2, max_step=0.5), callbacks=[lambda s: seen.append(s.signal.clone())])
+    assert abs(float((seen[1] - seen[0]).abs().max()) - 0.5) < 1e-6
