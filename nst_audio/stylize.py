@@ -57,7 +57,7 @@ class AudioStyleConfig:
     kernel_size: int = 11
     extractor_seed: int = 0
     content_weight: float = 1.0
-    style_weight: float = 100.0
+    style_weight: float = 10.0
     content_layers: tuple[str, ...] | None = None
     style_layers: tuple[str, ...] | None = None
     style_blend_weights: tuple[float, ...] | None = None
