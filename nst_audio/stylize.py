@@ -18,7 +18,7 @@ from torch import Tensor
 from nst_core import (InputError, Objective, OptimizeConfig, Step, available_memory_bytes, device_description,
                       make_loss_fn, optimize, resolve_device, resolve_precision, run_trace, seed_everything,
                       style_targets, write_trace)
-from nst_core.device import PRECISIONS
+from nst_core.device import PRECISIONS, synchronize
 
 from .io import DEFAULT_SAMPLE_RATE, AudioClip, is_silent, load_audio, save_audio
 from .spectral import griffin_lim, log_magnitude, magnitude_from_log, mel_filterbank, mel_to_linear, stft
@@ -395,6 +395,7 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
             if res.stopped:
                 say(f"{ch_name} chunk {k + 1}: {res.stopped}")
         result_spec = crossfade_chunks(pieces, bounds, frames) if len(pieces) > 1 else pieces[0]
+        synchronize(device)
         t_gl = time.perf_counter()
         magnitude = magnitude_from_log(result_spec)
         if fb is not None:
@@ -402,6 +403,7 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
         wave_out = griffin_lim(magnitude[None], **spec, n_iter=cfg.griffin_lim_iters,
                                momentum=cfg.griffin_lim_momentum, init_phase=c_phase, length=n_samples,
                                generator=torch.Generator(device=device).manual_seed(cfg.seed or 0))[0]
+        synchronize(device)  # the GPU runs ahead of the host: time the finished work
         gl_seconds += time.perf_counter() - t_gl
         waves_out.append(wave_out)
         magnitudes.append(magnitude)
@@ -468,8 +470,6 @@ def _noise_like_style(style_spec: Tensor, frames: int, *, seed: int) -> Tensor:
 
 def _time_steps(loss_fn, x0: Tensor, n: int = 2) -> float:
     """Seconds per loss-and-gradient evaluation, measured on ``n`` evaluations (for the estimate of a long run)."""
-    from nst_core import synchronize
-
     x = x0.detach().clone().requires_grad_(True)
     loss_fn(x)["total"].backward()  # warm-up
     synchronize(x.device)
