@@ -28,13 +28,9 @@ Run ``python benchmarks/bench_audio.py --help``; results go to stdout as JSON (a
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import math
 import os
-import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -49,6 +45,7 @@ from nst_audio import stylize as stylize_module
 from nst_audio.extractors import RandomCNN, ulyanov_std
 from nst_audio.io import DEFAULT_SAMPLE_RATE, AudioClip, load_audio
 from nst_audio.stylize import AudioStyleConfig, stylize_audio
+from _common import PeakMemory, _loadavg, machine_info  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONTENT = REPO / "examples" / "audio" / "melody_sine.wav"
@@ -176,108 +173,6 @@ def reference_griffin_lim(magnitude: Tensor, n_iter: int, length: int, generator
 
 
 # --------------------------------------------------------------------------- measurement helpers
-
-def _malloc_trim() -> None:
-    """Hand memory glibc keeps after frees back to the OS, so one run's leftovers do not hide the next run's
-    peak from an RSS reading. A no-op where glibc is absent."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-class PeakMemory:
-    """Peak memory of a block of work (as in ``bench_image.py``).
-
-    CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (baseline included and also
-    reported). CPU (Linux): ``VmHWM`` after resetting it through ``/proc/self/clear_refs`` (after
-    ``gc.collect`` and ``malloc_trim``) minus ``VmRSS`` before; where that file cannot be written, ``ru_maxrss``
-    after minus before (0 when an earlier phase of the process peaked higher).
-    """
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.result: dict = {}
-
-    @staticmethod
-    def _status_kb(field: str) -> int | None:
-        try:
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith(field + ":"):
-                        return int(line.split()[1])
-        except OSError:
-            return None
-        return None
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.base = torch.cuda.memory_allocated(self.device)
-            return self
-        gc.collect()
-        _malloc_trim()
-        self.method = "ru_maxrss"
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # 5 = reset the peak RSS (VmHWM) to the current RSS
-            self.method = "VmHWM"
-        except OSError:
-            pass
-        self.base_rss = self._status_kb("VmRSS")
-        self.base_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return self
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            peak = torch.cuda.max_memory_allocated(self.device)
-            self.result = {"kind": "cuda max_memory_allocated (includes the network and targets resident before)",
-                           "peak_bytes": int(peak), "baseline_bytes": int(self.base),
-                           "peak_minus_baseline_bytes": int(peak - self.base)}
-            return False
-        if self.method == "VmHWM" and self.base_rss is not None:
-            hwm = self._status_kb("VmHWM")
-            self.result = {"kind": "cpu peak RSS delta: VmHWM after (reset via /proc/self/clear_refs after gc + "
-                                   "malloc_trim) minus VmRSS before; process-wide, includes the Python/allocator "
-                                   "overhead",
-                           "peak_rss_delta_bytes": int((hwm - self.base_rss) * 1024),
-                           "rss_before_bytes": int(self.base_rss * 1024), "peak_rss_bytes": int(hwm * 1024)}
-        else:
-            scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is KiB on Linux, bytes on macOS
-            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            self.result = {"kind": "cpu ru_maxrss after minus before (0 if an earlier phase peaked higher)",
-                           "peak_rss_delta_bytes": int((after - self.base_maxrss) * scale)}
-        return False
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def machine_info(device: torch.device) -> dict:
-    cpu = platform.processor() or None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_model": cpu,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "gpu": None}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
-        info["cudnn"] = torch.backends.cudnn.version()
-    return info
-
 
 class CaptureOptimize:
     """Wraps ``nst_audio.stylize.optimize`` (the name ``stylize_audio`` calls) for the duration of a ``with``

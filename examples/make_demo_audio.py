@@ -292,7 +292,6 @@ def make_rain(sr: int, *, seconds: float = 6.0, seed: int = 606) -> np.ndarray:
     """Filtered noise bed plus many short random droplet transients."""
     rng = np.random.default_rng(seed)
     n = int(round(seconds * sr))
-    t = np.arange(n) / sr
     nyq = sr / 2
 
     # Bed: pink-ish hiss with a broad presence hump, low end cut.

@@ -19,7 +19,7 @@ from nst_core import (InputError, Objective, OptimizeConfig, ResourceError, Step
                       run_trace, seed_everything, style_targets, write_trace)
 from nst_core.device import PRECISIONS
 
-from .backbones import BLOCK_CHANNELS, VGG_BLOCKS, VGGFeatures, check_layers, layer_names
+from .backbones import BLOCK_CHANNELS, VGGFeatures, check_layers, layer_names
 from .color import luminance, match_mean_std, transfer_chroma
 from .io import MIN_SIDE, load_image, resize_long_side, resize_to, save_image, to_pil
 from .weights import build_extractor

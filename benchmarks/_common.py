@@ -1,0 +1,116 @@
+"""Shared helpers of the benchmarks: peak memory of a block of work, machine facts, load averages."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import platform
+import resource
+import sys
+
+import torch
+
+
+def _malloc_trim() -> None:
+    """Hand memory glibc keeps after frees back to the OS, so one run's leftovers do not hide the next run's
+    peak from an RSS reading. A no-op where glibc is absent."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemory:
+    """Peak memory of a block of work .
+
+    CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (baseline included and also
+    reported). CPU (Linux): ``VmHWM`` after resetting it through ``/proc/self/clear_refs`` (after
+    ``gc.collect`` and ``malloc_trim``) minus ``VmRSS`` before; where that file cannot be written, ``ru_maxrss``
+    after minus before (0 when an earlier phase of the process peaked higher).
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.result: dict = {}
+
+    @staticmethod
+    def _status_kb(field: str) -> int | None:
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+            return self
+        gc.collect()
+        _malloc_trim()
+        self.method = "ru_maxrss"
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # 5 = reset the peak RSS (VmHWM) to the current RSS
+            self.method = "VmHWM"
+        except OSError:
+            pass
+        self.base_rss = self._status_kb("VmRSS")
+        self.base_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+            self.result = {"kind": "cuda max_memory_allocated (includes the network and targets resident before)",
+                           "peak_bytes": int(peak), "baseline_bytes": int(self.base),
+                           "peak_minus_baseline_bytes": int(peak - self.base)}
+            return False
+        if self.method == "VmHWM" and self.base_rss is not None:
+            hwm = self._status_kb("VmHWM")
+            self.result = {"kind": "cpu peak RSS delta: VmHWM after (reset via /proc/self/clear_refs after gc + "
+                                   "malloc_trim) minus VmRSS before; process-wide, includes the Python/allocator "
+                                   "overhead",
+                           "peak_rss_delta_bytes": int((hwm - self.base_rss) * 1024),
+                           "rss_before_bytes": int(self.base_rss * 1024), "peak_rss_bytes": int(hwm * 1024)}
+        else:
+            scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is KiB on Linux, bytes on macOS
+            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            self.result = {"kind": "cpu ru_maxrss after minus before (0 if an earlier phase peaked higher)",
+                           "peak_rss_delta_bytes": int((after - self.base_maxrss) * scale)}
+        return False
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine_info(device: torch.device) -> dict:
+    cpu = platform.processor() or None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_model": cpu,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "gpu": None}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
+    return info
+
+
