@@ -24,7 +24,7 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor
 
-from nst_core.errors import InputError, OutputError
+from nst_core.errors import InputError, OutputError, one_line
 from nst_core.fileio import atomic_path, check_output_path
 
 __all__ = [
@@ -53,10 +53,6 @@ SAVE_PEAK = 0.999
 # A sinc resampler's kernel has (new/g) x (orig/g + 2*width) taps for g = gcd(orig, new); odd rates
 # (a 44101 Hz file, say) would need gigabytes, so those ratios go through soxr instead.
 _MAX_RESAMPLE_KERNEL = 1_000_000
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 # ------------------------------------------------------------------------------------------ clip
@@ -165,7 +161,7 @@ def load_audio(
     except MemoryError:
         raise InputError(f"audio file {file} is too large to decode in memory; cut it into shorter clips") from None
     except OSError as err:
-        reason = _one_line(err.strerror or err) or type(err).__name__
+        reason = one_line(err.strerror or err) or type(err).__name__
         raise InputError(f"audio file {file} cannot be read ({reason}); check the file and its folder") from None
 
     frames, channels = data.shape
@@ -258,7 +254,7 @@ def _decode_librosa(file: Path) -> tuple[np.ndarray, int] | None:
 
 def _soundfile_reason(err: BaseException) -> str:
     reason = getattr(err, "error_string", None) or str(err)
-    reason = _one_line(reason)
+    reason = one_line(reason)
     # "Error opening 'x.wav': Format not recognised." -> the message names the file already.
     if reason.startswith("Error opening") and ": " in reason:
         reason = reason.split(": ", 1)[1]
@@ -405,7 +401,7 @@ def save_audio(
             if written != frames.shape[0]:
                 raise OSError(f"only {written} of {frames.shape[0]} frames were written")
     except (OSError, sf.SoundFileError, RuntimeError, ValueError, AssertionError) as err:
-        reason = _one_line(getattr(err, "strerror", None) or getattr(err, "error_string", None) or err)
+        reason = one_line(getattr(err, "strerror", None) or getattr(err, "error_string", None) or err)
         reason = reason or ("short write" if isinstance(err, AssertionError) else type(err).__name__)
         raise OutputError(f"cannot write {out} ({reason}); check free space and the folder, or choose another path") from None
     return out

@@ -1,6 +1,11 @@
 """Typed errors raised by the library; the CLI turns each into a one-line message and an exit code."""
 
 
+def one_line(text: object) -> str:
+    """Collapse a message (often a third-party error's text) onto one line for an error message."""
+    return " ".join(str(text).split())
+
+
 class NSTError(Exception):
     """Base of every error the toolkit raises on purpose. ``str(err)`` is a complete one-line message."""
 

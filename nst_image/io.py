@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from nst_core.errors import InputError, OutputError
+from nst_core.errors import InputError, OutputError, one_line
 from nst_core.fileio import atomic_path, check_output_path
 
 try:  # Pillow can be built without LittleCMS; colour management is then skipped.
@@ -61,10 +61,6 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA")
 _PREMULTIPLIED_MODES = ("RGBa", "La")
 _ICC_MODES = ("RGB", "RGBA", "CMYK")
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 # --------------------------------------------------------------------------------------- loading
@@ -124,7 +120,7 @@ def load_image(path: str | os.PathLike) -> Tensor:
         raise
     except Image.DecompressionBombError as err:
         raise InputError(
-            f"image {file} is too large to open safely ({_one_line(err)}); downscale it first, or raise "
+            f"image {file} is too large to open safely ({one_line(err)}); downscale it first, or raise "
             "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
         ) from None
     except UnidentifiedImageError:
@@ -139,7 +135,7 @@ def load_image(path: str | os.PathLike) -> Tensor:
     except Exception as err:
         # Decoders report damage as OSError ("image file is truncated", "broken data stream"),
         # but some plugins raise ValueError, SyntaxError, EOFError or struct.error instead.
-        reason = _one_line(err) or type(err).__name__
+        reason = one_line(err) or type(err).__name__
         raise InputError(
             f"image {file} cannot be decoded ({reason}); the file may be truncated or corrupt, re-export it"
         ) from None
@@ -360,6 +356,6 @@ def save_image(image: Tensor, path: str | os.PathLike, *, inputs: Iterable[str |
             picture.save(tmp, format=image_format, **_SAVE_OPTIONS.get(image_format, {}))
     except (OSError, ValueError) as err:
         # ValueError: e.g. WebP refuses sides over 16383 px, JPEG over 65535 px.
-        reason = _one_line(getattr(err, "strerror", None) or err) or type(err).__name__
+        reason = one_line(getattr(err, "strerror", None) or err) or type(err).__name__
         raise OutputError(f"cannot write {out} ({reason}); check free space and the folder, or choose another path") from None
     return out
