@@ -63,42 +63,48 @@ class _Gram(torch.autograd.Function):
             return torch.bmm(grad + grad.transpose(1, 2), f).mul_(ctx.scale), None
 
 
-def content_loss(features: Tensor, target: Tensor) -> Tensor:
+def content_loss(features: Tensor, target: Tensor, *, target_energy: Tensor | None = None) -> Tensor:
     """Relative squared error between feature maps.
 
     ``mean((features - target)^2) / mean(target^2)``: dividing by the target's energy makes the loss
     independent of the backbone's activation scale, so one content weight serves every weight source
-    and layer. Returns a scalar fp32 tensor.
+    and layer. ``target_energy`` may pass ``mean(target^2)`` precomputed (it is fixed during a run).
+    Returns a scalar fp32 tensor.
     """
     if features.shape != target.shape:
         raise ValueError(f"content_loss: shapes differ, {tuple(features.shape)} vs {tuple(target.shape)}")
     f, t = _acc(features), _acc(target)
-    return (f - t).pow(2).mean() / (t.pow(2).mean() + _EPS)
+    energy = t.pow(2).mean() if target_energy is None else target_energy
+    return (f - t).pow(2).mean() / (energy + _EPS)
 
 
-def gram_loss(gram: Tensor, target: Tensor) -> Tensor:
+def gram_loss(gram: Tensor, target: Tensor, *, target_energy: Tensor | None = None) -> Tensor:
     """Relative squared Frobenius distance ``||gram - target||^2 / ||target||^2`` (scalar, fp32).
 
     ``target`` of shape (C, C) or (1, C, C) broadcasts over a batch of Gram matrices (B, C, C);
-    the result is averaged over the batch.
+    the result is averaged over the batch. ``target_energy`` may pass ``||target||^2`` precomputed.
     """
     g, t = _acc(gram), _acc(target)
     if t.dim() == 2:
         t = t.unsqueeze(0)
     num = (g - t).pow(2).sum(dim=(-2, -1))
-    return (num / (t.pow(2).sum(dim=(-2, -1)) + _EPS)).mean()
+    energy = t.pow(2).sum(dim=(-2, -1)) if target_energy is None else target_energy
+    return (num / (energy + _EPS)).mean()
 
 
 def style_loss(features: Mapping[str, Tensor], targets: Mapping[str, Tensor],
-               weights: Mapping[str, float] | None = None) -> Tensor:
+               weights: Mapping[str, float] | None = None, *,
+               target_energies: Mapping[str, Tensor] | None = None) -> Tensor:
     """Weighted sum over layers of :func:`gram_loss` between the Gram of ``features[layer]`` and ``targets[layer]``.
 
-    ``weights`` maps layer name to weight (default 1 for each layer in ``targets``).
+    ``weights`` maps layer name to weight (default 1 for each layer in ``targets``);
+    ``target_energies`` optionally maps layer name to ``||targets[layer]||^2`` precomputed.
     """
     total = None
     for layer, target in targets.items():
         w = 1.0 if weights is None else weights[layer]
-        term = w * gram_loss(gram_matrix(features[layer]), target)
+        energy = None if target_energies is None else target_energies[layer]
+        term = w * gram_loss(gram_matrix(features[layer]), target, target_energy=energy)
         total = term if total is None else total + term
     if total is None:
         raise ValueError("style_loss needs at least one target layer")

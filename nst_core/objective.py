@@ -7,7 +7,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 import torch
 from torch import Tensor
 
-from .losses import blend_grams, content_loss, gram_matrix, style_loss, total_variation
+from .losses import _acc, blend_grams, content_loss, gram_matrix, style_loss, total_variation
 
 
 class FeatureExtractor(Protocol):
@@ -56,6 +56,9 @@ class Objective:
         self.tv_weight = float(tv_weight)
         self.content_layer_weights = _normalised(self.content_targets, content_layer_weights)
         self.style_layer_weights = _normalised(self.style_grams, style_layer_weights)
+        # The targets are fixed for the run: their energies (the loss denominators) are computed once here.
+        self.content_energies = {k: _acc(v).pow(2).mean() for k, v in self.content_targets.items()}
+        self.style_energies = {k: _acc(v).pow(2).sum(dim=(-2, -1)) for k, v in self.style_grams.items()}
 
     @property
     def layers(self) -> list[str]:
@@ -67,8 +70,10 @@ class Objective:
         zero = signal.new_zeros((), dtype=torch.float32)
         content = zero
         for layer, target in self.content_targets.items():
-            content = content + self.content_layer_weights[layer] * content_loss(features[layer], target)
-        style = style_loss(features, self.style_grams, self.style_layer_weights) if self.style_grams else zero
+            content = content + self.content_layer_weights[layer] * content_loss(
+                features[layer], target, target_energy=self.content_energies[layer])
+        style = (style_loss(features, self.style_grams, self.style_layer_weights, target_energies=self.style_energies)
+                 if self.style_grams else zero)
         tv = total_variation(signal) if self.tv_weight else zero
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return {"content": content, "style": style, "tv": tv, "total": total}

@@ -205,3 +205,14 @@ def test_make_loss_fn_with_transform(tiny_extractor):
     assert terms["tv"].item() == pytest.approx(total_variation(gray).item(), rel=1e-6)
     with pytest.raises(RuntimeError):  # without the transform the 1-channel signal cannot enter the conv
         make_loss_fn(extractor, obj)(gray)
+
+
+def test_precomputed_target_energies_give_the_same_losses():
+    """The Objective computes target energies once; the losses equal the plain functions' values."""
+    g = torch.Generator().manual_seed(0)
+    feats = {"a": torch.rand(1, 4, 6, 5, generator=g), "b": torch.rand(1, 3, 7, generator=g)}
+    content = {"a": torch.rand(1, 4, 6, 5, generator=g)}
+    grams = {"b": gram_matrix(torch.rand(1, 3, 7, generator=g))}
+    terms = Objective(content, grams)(feats, torch.zeros(1, 3, 4, 4))
+    torch.testing.assert_close(terms["content"], content_loss(feats["a"], content["a"]))
+    torch.testing.assert_close(terms["style"], style_loss(feats, grams))
