@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import gc
 import os
 import platform
 import resource
 import sys
+from pathlib import Path
 
 import torch
 
@@ -114,3 +116,13 @@ def machine_info(device: torch.device) -> dict:
     return info
 
 
+
+
+def emit(doc: dict, out: str | None) -> None:
+    """Print the result document as JSON and, if ``out`` is given, also write it there."""
+    text = json.dumps(doc, indent=2)
+    print(text)
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")

@@ -28,7 +28,6 @@ Run ``python benchmarks/bench_audio.py --help``; results go to stdout as JSON (a
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -45,7 +44,7 @@ from nst_audio import stylize as stylize_module
 from nst_audio.extractors import RandomCNN, ulyanov_std
 from nst_audio.io import DEFAULT_SAMPLE_RATE, AudioClip, load_audio
 from nst_audio.stylize import AudioStyleConfig, stylize_audio
-from _common import PeakMemory, _loadavg, machine_info  # benchmarks/ is on sys.path when run as a script
+from _common import PeakMemory, _loadavg, emit, machine_info  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONTENT = REPO / "examples" / "audio" / "melody_sine.wav"
@@ -476,12 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "notes": notes,
     }
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    emit(doc, args.out)
     return 0
 
 

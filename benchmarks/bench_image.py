@@ -25,7 +25,6 @@ Run ``python benchmarks/bench_image.py --help``; results go to stdout as JSON (a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ from nst_image.backbones import VGGFeatures
 from nst_image.io import load_image, resize_long_side
 from nst_image.stylize import ImageStyleConfig, stylize_image
 from nst_image.weights import build_extractor, hed_cache_path
-from _common import PeakMemory, _loadavg, machine_info  # benchmarks/ is on sys.path when run as a script
+from _common import PeakMemory, _loadavg, emit, machine_info  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONTENT = REPO / "examples" / "inputs" / "content_landscape.png"
@@ -406,12 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "notes": notes,
     }
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    emit(doc, args.out)
     return 0
 
 
