@@ -21,19 +21,17 @@ def check_figure_output(path: str | os.PathLike, inputs: Iterable[str | os.PathL
     return out
 
 
-def save_spectrogram_figure(spectrograms: Mapping[str, Tensor], path: str | os.PathLike, *, sample_rate: int,
-                            hop_length: int, inputs: Iterable[str | os.PathLike] = ()) -> Path:
-    """Draw log-magnitude spectrograms ``(F, T)`` side by side (content | style | result, those present).
+def spectrogram_figure(spectrograms: Mapping[str, Tensor], *, sample_rate: int, hop_length: int):
+    """A matplotlib Figure of log-magnitude spectrograms ``(F, T)`` side by side, in the mapping's order.
 
-    Time in seconds on x, frequency in kHz on y, one shared colour scale; written atomically.
+    Time in seconds on x, frequency in kHz on y, one shared colour scale. The caller closes it.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = check_figure_output(path, inputs)
-    names = [n for n in ("content", "style", "result") if n in spectrograms]
+    names = list(spectrograms)
     vmax = max(float(spectrograms[n].max()) for n in names)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names) + 1.0, 3.4), dpi=110, squeeze=False,
                              layout="constrained")
@@ -46,6 +44,20 @@ def save_spectrogram_figure(spectrograms: Mapping[str, Tensor], path: str | os.P
         ax.set_xlabel("time (s)")
         ax.set_ylabel("frequency (kHz)")
     fig.colorbar(im, ax=axes[0].tolist(), label="log(1 + |STFT|)")
+    return fig
+
+
+def save_spectrogram_figure(spectrograms: Mapping[str, Tensor], path: str | os.PathLike, *, sample_rate: int,
+                            hop_length: int, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Draw log-magnitude spectrograms ``(F, T)`` side by side (content | style | result, those present).
+
+    Time in seconds on x, frequency in kHz on y, one shared colour scale; written atomically.
+    """
+    import matplotlib.pyplot as plt
+
+    out = check_figure_output(path, inputs)
+    names = [n for n in ("content", "style", "result") if n in spectrograms]
+    fig = spectrogram_figure({n: spectrograms[n] for n in names}, sample_rate=sample_rate, hop_length=hop_length)
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=out.suffix.lower().lstrip(".").replace("jpg", "jpeg"))

@@ -14,6 +14,8 @@ from nst_core.device import DEVICES, PRECISIONS
 from nst_audio.stylize import AudioStyleConfig
 from nst_image.stylize import ImageStyleConfig, scale_schedule, trace_path
 
+from . import report_cli
+
 _D = ImageStyleConfig()
 _A = AudioStyleConfig()
 
@@ -147,6 +149,9 @@ def audio_cmd(
     content_weight: Annotated[float, typer.Option(min=0.0)] = _A.content_weight,
     style_weight: Annotated[float, typer.Option(min=0.0)] = _A.style_weight,
     style_blend_weights: Annotated[Optional[str], typer.Option(help="Comma-separated weight per style clip.")] = None,
+    content_layers: Annotated[Optional[str], typer.Option(help="Comma-separated layer names (default: the extractor's own, e.g. relu1 for the random CNN).")] = None,
+    style_layers: Annotated[Optional[str], typer.Option(help="Comma-separated layer names (default: the extractor's own).")] = None,
+    init: Annotated[str, typer.Option(help="Start from: auto (the content, noise for --texture), content or noise.")] = _A.init,
     sample_rate: Annotated[int, typer.Option(help="Working sample rate in Hz.")] = _A.sample_rate,
     n_fft: Annotated[int, typer.Option(help="FFT size in samples.")] = _A.n_fft,
     hop: Annotated[int, typer.Option(help="Hop length in samples.")] = _A.hop_length,
@@ -155,10 +160,14 @@ def audio_cmd(
     stereo: Annotated[bool, typer.Option("--stereo", help="Stylize left and right separately (mono mix by default).")] = False,
     mid_side: Annotated[bool, typer.Option("--mid-side", help="Stylize mid and side separately, keeping the stereo image.")] = False,
     griffin_lim_iters: Annotated[int, typer.Option(min=0, help="Griffin-Lim iterations.")] = _A.griffin_lim_iters,
+    griffin_lim_momentum: Annotated[float, typer.Option(min=0.0, help="Fast Griffin-Lim momentum, in [0, 1) (0: plain Griffin-Lim).")] = _A.griffin_lim_momentum,
     iterations: Annotated[int, typer.Option("--iterations", "--num-iterations", min=1, help="Optimization steps per chunk.")] = _A.iterations,
     optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = _A.optimizer,
     learning_rate: Annotated[Optional[float], typer.Option(min=0.0)] = _A.learning_rate,
+    history_size: Annotated[int, typer.Option(min=1, help="L-BFGS memory.")] = _A.history_size,
+    max_step: Annotated[float, typer.Option(min=0.0, help="L-BFGS trust region: largest change of any log-magnitude bin in one step (0: no limit).")] = _A.max_step or 0.0,
     chunk_seconds: Annotated[float, typer.Option(help="Longer content is stylized in chunks of this many seconds.")] = _A.chunk_seconds,
+    chunk_overlap: Annotated[float, typer.Option(min=0.0, help="Seconds by which neighbouring chunks overlap and cross-fade.")] = _A.chunk_overlap_seconds,
     subtype: Annotated[str, typer.Option(help="PCM_16, PCM_24 or FLOAT (WAV only).")] = "PCM_16",
     spectrogram: Annotated[Optional[Path], typer.Option(help="Also write a content | style | result spectrogram figure (.png).")] = None,
     device: Annotated[str, typer.Option(help=", ".join(DEVICES))] = _A.device,
@@ -182,9 +191,16 @@ def audio_cmd(
         raise typer.BadParameter(f"--subtype must be PCM_16, PCM_24 or FLOAT, not {subtype!r}")
     for choice, allowed, name in ((optimizer, ("lbfgs", "adam"), "--optimizer"),
                                   (extractor, ("random-cnn", "multi-random-cnn", "vgg"), "--extractor"),
-                                  (window, ("hann", "hamming", "blackman"), "--window")):
+                                  (window, ("hann", "hamming", "blackman"), "--window"),
+                                  (init, ("auto", "content", "noise"), "--init")):
         if choice not in allowed:
             raise typer.BadParameter(f"{name} must be one of {', '.join(allowed)}, not {choice!r}")
+    if not max_step >= 0:  # NaN passes typer's min check and would read as "no limit"
+        raise typer.BadParameter(f"--max-step must be a number >= 0 (0: no limit), not {max_step:g}")
+    if not griffin_lim_momentum < 1:
+        raise typer.BadParameter(f"--griffin-lim-momentum must be below 1, not {griffin_lim_momentum:g}")
+    if texture and init == "content":
+        raise typer.BadParameter("--init content needs a content clip, and --texture has none; use auto or noise")
     if texture:
         content, styles = None, list(clips)
     else:
@@ -196,17 +212,20 @@ def audio_cmd(
         sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, window=window, n_mels=n_mels, extractor=extractor, filters=filters,
         kernel_size=kernel_size, extractor_seed=extractor_seed, content_weight=content_weight,
         style_weight=style_weight, style_blend_weights=_floats(style_blend_weights, "--style-blend-weights"),
+        content_layers=None if content_layers is None else _names(content_layers),
+        style_layers=None if style_layers is None else _names(style_layers), init=init,
         duration=duration, channels="stereo" if stereo else "mid-side" if mid_side else "mono",
-        griffin_lim_iters=griffin_lim_iters, iterations=iterations, optimizer=optimizer,
-        learning_rate=learning_rate, chunk_seconds=chunk_seconds, log_every=log_every, device=device,
-        precision=precision, seed=seed)
+        griffin_lim_iters=griffin_lim_iters, griffin_lim_momentum=griffin_lim_momentum, iterations=iterations,
+        optimizer=optimizer, learning_rate=learning_rate, history_size=history_size,
+        max_step=max_step if max_step > 0 else None, chunk_seconds=chunk_seconds,
+        chunk_overlap_seconds=chunk_overlap, log_every=log_every, device=device, precision=precision, seed=seed)
     inputs = list(clips)
     check_audio_output(output, inputs, subtype=subtype.upper())
     out = Path(output)
     check_output_path(audio_trace_path(out), inputs)
     if spectrogram is not None:
         check_figure_output(spectrogram, inputs + [out])
-    bar = ProgressBar(cfg.iterations, log_every=cfg.log_every, enabled=progress)
+    bar = ProgressBar(cfg.iterations, log_every=cfg.log_every, enabled=progress, restart_each_run=True)
     ext = None
     if extractor == "vgg":
         from nst_audio.extractors import SpectrogramAsImage
@@ -214,9 +233,11 @@ def audio_cmd(
 
         ext = SpectrogramAsImage(build_extractor(weights, log=bar.write))
     try:
-        result = stylize_audio(content, styles, cfg, extractor=ext, callbacks=[_ResettingBar(bar)], log=bar.write)
+        result = stylize_audio(content, styles, cfg, extractor=ext, callbacks=[bar], log=bar.write)
     finally:
         bar.close()
+    if extractor == "vgg":  # not a setting of the library (it is handed the extractor): recorded for nst_cli.commands
+        result.trace["extractor_weights"] = weights
     result.save(out, subtype=subtype.upper())
     if spectrogram is not None:
         result.save_spectrogram(spectrogram)
@@ -232,18 +253,6 @@ def audio_cmd(
         line += (f" (content: {m['style']['mfcc_distance_content']:.2f}); chroma correlation with content "
                  f"{m['content']['chroma_correlation']:.2f}")
     typer.echo(line)
-
-
-class _ResettingBar:
-    """Progress over chunks and channels: the bar restarts when a new optimization begins."""
-
-    def __init__(self, bar):
-        self.bar = bar
-
-    def __call__(self, step) -> None:
-        if step.index == 1 and self.bar.bar is not None:
-            self.bar.bar.reset(total=step.total)
-        self.bar(step)
 
 
 @weights_app.command("fetch")
@@ -273,6 +282,9 @@ def weights_list() -> None:
                         ("vgg16 (torchvision)", torchvision_cache_path("vgg16")),
                         ("vgg16-hed (offline)", hed_cache_path())):
         typer.echo(f"{label:22s} {'cached' if path.exists() else 'missing':8s} {path}")
+
+
+report_cli.register(app)  # nst compare, nst report
 
 
 def main(argv: list[str] | None = None) -> int:

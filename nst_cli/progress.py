@@ -10,10 +10,15 @@ from nst_core import Step
 
 
 class ProgressBar:
-    """A tqdm bar over every step of every scale; losses refresh every ``log_every`` steps."""
+    """A tqdm bar over every step of every scale; losses refresh every ``log_every`` steps.
 
-    def __init__(self, total: int, *, log_every: int = 20, enabled: bool = True, desc: str = "stylizing"):
+    ``restart_each_run``: the bar starts over when a new optimization begins (audio chunks and channels).
+    """
+
+    def __init__(self, total: int, *, log_every: int = 20, enabled: bool = True, desc: str = "stylizing",
+                 restart_each_run: bool = False):
         self.total, self.log_every, self.enabled, self.desc = total, log_every, enabled, desc
+        self.restart_each_run = restart_each_run
         self.bar: tqdm | None = None  # opened at the first step, so set-up messages and errors come first
 
     def __call__(self, step: Step) -> None:
@@ -21,6 +26,8 @@ class ProgressBar:
             return
         if self.bar is None:
             self.bar = tqdm(total=self.total, desc=self.desc, unit="step", file=sys.stderr, dynamic_ncols=True)
+        elif self.restart_each_run and step.index == 1:
+            self.bar.reset(total=step.total)
         self.bar.update(1)
         if step.index % self.log_every == 0 or step.index == step.total:
             losses = step.losses

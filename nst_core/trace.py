@@ -17,21 +17,21 @@ from .fileio import write_text_atomic
 TRACE_FORMAT = "nst-trace/1"
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Make a value JSON-safe: paths to strings, tuples to lists, non-finite floats to None."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, torch.Tensor):
-        return _clean(value.tolist())
+        return json_safe(value.tolist())
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         value = float(value)
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, (str, int, bool)) or value is None:
@@ -61,9 +61,9 @@ def run_trace(*, modality: str, settings: Mapping[str, Any], runs: list[Mapping[
     }
     if extra:
         doc.update(extra)
-    return _clean(doc)
+    return json_safe(doc)
 
 
 def write_trace(path: str | os.PathLike, doc: Mapping[str, Any]) -> None:
     """Write a trace document as indented JSON, atomically."""
-    write_text_atomic(path, json.dumps(_clean(doc), indent=1) + "\n")
+    write_text_atomic(path, json.dumps(json_safe(doc), indent=1) + "\n")

@@ -22,6 +22,7 @@ from nst_core.device import PRECISIONS
 from .backbones import BLOCK_CHANNELS, VGGFeatures, check_layers, layer_names
 from .color import luminance, match_mean_std, transfer_chroma
 from .io import MIN_SIDE, load_image, resize_long_side, resize_to, save_image, to_pil
+from .metrics import image_metrics
 from .weights import build_extractor
 
 ImageInput = Union[str, os.PathLike, Tensor]
@@ -337,6 +338,10 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
             say(f"scale {size} px: {res.stopped}")
             break
 
+    assert result is not None
+    final_style = resize_long_side(style_imgs[0], max(MIN_SIDE, round(size * cfg.style_scale)))
+    metrics = image_metrics(extractor, result.to(device), c, final_style.to(device),
+                            cfg.style_layers or ImageStyleConfig.style_layers)
     settings = dataclasses.asdict(cfg)
     trace = run_trace(
         modality="image",
@@ -346,9 +351,8 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
                 "init": cfg.init},
         extra={"device": device_description(device), "precision": precision, "backbone": extractor.arch,
                "weights_source": extractor.source, "scales": sizes, "setup_seconds": setup_seconds,
-               "stopped": runs[-1].get("stopped")},
+               "stopped": runs[-1].get("stopped"), "metrics": metrics},
     )
-    assert result is not None
     return ImageResult(image=result, trace=trace, inputs=inputs)
 
 

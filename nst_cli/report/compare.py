@@ -1,0 +1,119 @@
+"""``nst compare``: stylize an image pair and an audio pair with one backbone, then report on both."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from nst_core import InputError, OutputError
+
+from .build import build_report, check_report_folder
+
+RUNS_FOLDER = "runs"
+
+
+def _planned_outputs(out: Path, image, audio, vgg_audio: bool) -> dict[str, Path]:
+    runs = out / RUNS_FOLDER
+    plan: dict[str, Path] = {}
+    if image is not None:
+        plan["image"] = runs / f"image_{Path(image[0]).stem}_{Path(image[1]).stem}.png"
+    if audio is not None:
+        stem = f"audio_{Path(audio[0]).stem}_{Path(audio[1]).stem}"
+        plan["audio"] = runs / f"{stem}_random-cnn.wav"
+        if vgg_audio:
+            plan["audio-vgg"] = runs / f"{stem}_vgg.wav"
+    return plan
+
+
+def _trace_of(path: Path) -> Path:
+    return path.with_name(path.stem + ".trace.json")
+
+
+def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathLike] | None = None,
+                   audio: Sequence[str | os.PathLike] | None = None, image_config=None, audio_config=None,
+                   weights: str = "auto", vgg_audio: bool = True, image_extractor=None, force: bool = False,
+                   command: str | None = None, progress: bool = False,
+                   log: Callable[[str], None] | None = None) -> Path:
+    """Stylize ``image`` = (content, style) and ``audio`` = (content, style), then build the report.
+
+    The audio pair is stylized by ``audio_config.extractor`` (random CNN by default) and, unless
+    ``vgg_audio=False``, also by the image backbone reading the spectrogram, with the same settings.
+    Results and their traces go to ``out_dir/runs/``; the report to ``out_dir/index.html``. Everything
+    is checked before any work: existing results are replaced only with ``force``.
+    ``image_extractor``: a ready backbone (by default built once from ``weights`` and shared).
+    Returns the path of ``index.html``.
+    """
+    from nst_audio.extractors import SpectrogramAsImage
+    from nst_audio.io import check_audio_output
+    from nst_audio.stylize import AudioStyleConfig, stylize_audio
+    from nst_image.io import check_image_output
+    from nst_image.stylize import ImageStyleConfig, scale_schedule, stylize_image
+    from nst_image.weights import build_extractor
+
+    from ..progress import ProgressBar
+
+    say = log or (lambda _m: None)
+    if image is None and audio is None:
+        raise InputError("give an image pair (--image CONTENT STYLE), an audio pair (--audio CONTENT STYLE), or both")
+    for pair, what in ((image, "--image"), (audio, "--audio")):
+        if pair is not None and len(pair) != 2:
+            raise InputError(f"{what} takes exactly two files, CONTENT and STYLE; got {len(pair)}")
+    inputs = [Path(p) for p in (image or [])] + [Path(p) for p in (audio or [])]
+    for p in inputs:
+        if not p.is_file():
+            raise InputError(f"input {p} does not exist or is not a file; check the path")
+    out = check_report_folder(out_dir, force=force, inputs=inputs)
+    plan = _planned_outputs(out, image, audio, vgg_audio)
+    for path in plan.values():
+        for target in (path, _trace_of(path)):
+            if target.resolve() in {p.resolve() for p in inputs}:
+                raise OutputError(f"{target} is also an input; choose another report folder so the input is kept")
+            if target.exists() and not force:
+                raise OutputError(f"{target} already exists; pass --force to replace it or choose another folder")
+    (out / RUNS_FOLDER).mkdir(parents=True, exist_ok=True)
+    for key, path in plan.items():
+        (check_image_output if key == "image" else check_audio_output)(path, inputs)
+
+    icfg = image_config or ImageStyleConfig()
+    acfg = audio_config or AudioStyleConfig()
+    needs_backbone = image is not None or (audio is not None and vgg_audio)
+    backbone = image_extractor
+    if backbone is None and needs_backbone:
+        backbone = build_extractor(weights, backbone=icfg.backbone, pooling=icfg.pooling,
+                                   layout=icfg.weights_layout, log=say)
+    traces: list[Path] = []
+
+    def bar(total: int, desc: str, restart: bool = False) -> ProgressBar:
+        return ProgressBar(total, log_every=20, enabled=progress, desc=desc, restart_each_run=restart)
+
+    if image is not None:
+        say(f"image: {Path(image[0]).name} in the style of {Path(image[1]).name}")
+        if weights != icfg.weights:
+            icfg = dataclasses.replace(icfg, weights=weights)
+        pb = bar(icfg.iterations * len(scale_schedule(icfg.image_size, icfg.scales)), "image")
+        try:
+            result = stylize_image(image[0], [image[1]], icfg, extractor=backbone, callbacks=[pb], log=pb.write)
+        finally:
+            pb.close()
+        result.save(plan["image"])
+        traces.append(_trace_of(plan["image"]))
+
+    if audio is not None:
+        runs = [("audio", acfg, None)]
+        if vgg_audio:
+            runs.append(("audio-vgg", dataclasses.replace(acfg, extractor="vgg"), SpectrogramAsImage(backbone)))
+        for key, cfg, extractor in runs:
+            say(f"audio ({cfg.extractor}): {Path(audio[0]).name} with the timbre of {Path(audio[1]).name}")
+            pb = bar(cfg.iterations, f"audio ({cfg.extractor})", restart=True)
+            try:
+                result = stylize_audio(audio[0], [audio[1]], cfg, extractor=extractor, callbacks=[pb], log=pb.write)
+            finally:
+                pb.close()
+            if extractor is not None:
+                result.trace["extractor_weights"] = weights
+            result.save(plan[key])
+            traces.append(_trace_of(plan[key]))
+
+    return build_report(traces, out, force=True, command=command, log=say)

@@ -1,0 +1,84 @@
+"""``nst compare`` and ``nst report``: the image-versus-audio comparison report from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional, Tuple
+
+import typer
+
+from nst_core.device import DEVICES, PRECISIONS
+
+# Defaults that depend on the device: a GPU gets the full settings, a CPU a run of a few minutes.
+GPU_DEFAULTS = {"image_size": 512, "iterations": 500, "audio_iterations": 300}
+CPU_DEFAULTS = {"image_size": 256, "iterations": 200, "audio_iterations": 100}
+
+
+def _say(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def compare_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder: index.html, metrics.json, runs/.")],
+    image: Annotated[Optional[Tuple[Path, Path]], typer.Option(metavar="CONTENT STYLE", help="Image pair.")] = None,
+    audio: Annotated[Optional[Tuple[Path, Path]], typer.Option(metavar="CONTENT STYLE", help="Audio pair.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(min=16, help="Long side of the image result in px (default: 512 on a GPU, 256 on a CPU).")] = None,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="Image steps (default: 500 on a GPU, 200 on a CPU).")] = None,
+    audio_iterations: Annotated[Optional[int], typer.Option(min=1, help="Audio steps per run (default: 300 on a GPU, 100 on a CPU).")] = None,
+    weights: Annotated[str, typer.Option(help="Image backbone weights, also read the spectrogram: auto, torchvision, vgg16-hed, random, or a file.")] = "auto",
+    vgg_audio: Annotated[bool, typer.Option("--vgg-audio/--no-vgg-audio", help="Also stylize the audio pair with the image backbone reading the spectrogram.")] = True,
+    device: Annotated[str, typer.Option(help=", ".join(DEVICES))] = "auto",
+    precision: Annotated[str, typer.Option(help=", ".join(PRECISIONS))] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed for reproducible results.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace a report (and its runs) already in the folder.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Stylize an image pair and an audio pair, then write a report comparing what the method does on each."""
+    from nst_audio.stylize import AudioStyleConfig
+    from nst_core import resolve_device
+    from nst_image.stylize import ImageStyleConfig
+
+    from .commands import format_command
+    from .report import run_comparison
+
+    if image is None and audio is None:
+        raise typer.BadParameter("give --image CONTENT STYLE, --audio CONTENT STYLE, or both")
+    defaults = GPU_DEFAULTS if resolve_device(device).type == "cuda" else CPU_DEFAULTS
+    image_size = image_size or defaults["image_size"]
+    iterations = iterations or defaults["iterations"]
+    audio_iterations = audio_iterations or defaults["audio_iterations"]
+    icfg = ImageStyleConfig(image_size=image_size, iterations=iterations, weights=weights, device=device,
+                            precision=precision, seed=seed)
+    acfg = AudioStyleConfig(iterations=audio_iterations, device=device, precision=precision, seed=seed)
+    argv = ["nst", "compare"]
+    if image is not None:
+        argv += ["--image", str(image[0]), str(image[1]), "--image-size", str(image_size),
+                 "--iterations", str(iterations)]
+    if audio is not None:
+        argv += ["--audio", str(audio[0]), str(audio[1]), "--audio-iterations", str(audio_iterations)]
+        if not vgg_audio:
+            argv.append("--no-vgg-audio")
+    argv += ["--weights", weights, "--device", device, "--precision", precision, "--seed", str(seed),
+             "-o", str(output)]
+    index = run_comparison(output, image=image, audio=audio, image_config=icfg, audio_config=acfg,
+                           weights=weights, vgg_audio=vgg_audio, force=force, command=format_command(argv),
+                           progress=progress, log=_say)
+    typer.echo(f"wrote {index} (open it in a browser) and {index.with_name('metrics.json')}")
+
+
+def report_cmd(
+    traces: Annotated[List[Path], typer.Argument(metavar="TRACES", help="Run traces (.trace.json beside nst results).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder: index.html and metrics.json.")],
+    title: Annotated[str, typer.Option(help="Heading of the page.")] = "Style transfer on pictures and on sound",
+    force: Annotated[bool, typer.Option("--force", help="Replace a report already in the folder.")] = False,
+) -> None:
+    """Write a report over earlier runs, from their traces."""
+    from .report import build_report
+
+    index = build_report(traces, output, force=force, title=title, log=_say)
+    typer.echo(f"wrote {index} (open it in a browser) and {index.with_name('metrics.json')}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_cmd)
+    app.command("report")(report_cmd)
