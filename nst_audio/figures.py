@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import torch
 from torch import Tensor
 
 from nst_core.errors import OutputError
@@ -32,7 +33,10 @@ def spectrogram_figure(spectrograms: Mapping[str, Tensor], *, sample_rate: int, 
     import matplotlib.pyplot as plt
 
     names = list(spectrograms)
-    vmax = max(float(spectrograms[n].max()) for n in names)
+    # One colour scale for all; the 99.5th percentile rather than the peak, so a few loud bins do not
+    # leave the rest dark.
+    vmax = max(float(torch.quantile(spectrograms[n].detach().float().flatten()[:4_000_000], 0.995)) for n in names)
+    vmax = vmax if vmax > 0 else 1.0
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names) + 1.0, 3.4), dpi=110, squeeze=False,
                              layout="constrained")
     for ax, name in zip(axes[0], names):

@@ -110,32 +110,35 @@ _EXTRA = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17
 
 
 def loss_curves_png(curves: Sequence[Mapping]) -> bytes:
-    """Content and style loss, each normalised, against step (left) and wall time (right), every run on one chart.
+    """Style loss (top, log scale) and content loss (bottom) of every run on one chart, each normalised,
+    against step (left) and wall time (right).
 
     ``curves``: dicts with ``label``, ``modality``, ``step``, ``seconds``, ``content_norm``, ``style_norm``.
-    Style loss solid, content loss dashed; log scale, since style loss falls by orders of magnitude.
+    Style loss falls by orders of magnitude, hence the log scale; content loss often starts at 0 (the
+    optimization starts from the content) and rises, hence a linear scale.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.4), dpi=100, layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=(12.5, 7.2), dpi=100, layout="constrained", sharex="col")
     used: dict[str, int] = {}
     for i, c in enumerate(curves):
         n = used.get(c["modality"], 0)
         used[c["modality"]] = n + 1
-        color = _COLORS.get(c["modality"], _EXTRA)[n] if n < 2 else _EXTRA[i % len(_EXTRA)]
-        for ax, x in zip(axes, (c["step"], c["seconds"])):
-            ax.plot(x, c["style_norm"], color=color, lw=1.8, label=f"{c['label']}: style")
-            if any(math.isfinite(v) and v > 0 for v in c["content_norm"]):
-                ax.plot(x, c["content_norm"], color=color, lw=1.4, ls="--", label=f"{c['label']}: content")
-    for ax, xlabel in zip(axes, ("step", "wall time (s)")):
-        ax.set_yscale("log")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("loss / starting value")
-        ax.grid(True, which="both", alpha=0.25)
-    axes[0].set_title("against step")
-    axes[1].set_title("against wall time")
-    handles, labels = axes[0].get_legend_handles_labels()
+        color = _COLORS[c["modality"]][n] if n < 2 and c["modality"] in _COLORS else _EXTRA[i % len(_EXTRA)]
+        for col, x in enumerate((c["step"], c["seconds"])):
+            axes[0, col].plot(x, c["style_norm"], color=color, lw=1.8, label=c["label"])
+            axes[1, col].plot(x, c["content_norm"], color=color, lw=1.6, label=c["label"])
+    for col, xlabel in enumerate(("step", "wall time (s)")):
+        axes[0, col].set_yscale("log")
+        axes[0, col].set_ylabel("style loss / first value")
+        axes[1, col].set_ylabel("content loss, normalised")
+        axes[1, col].set_xlabel(xlabel)
+        for ax in axes[:, col]:
+            ax.grid(True, which="both", alpha=0.25)
+    axes[0, 0].set_title("against step")
+    axes[0, 1].set_title("against wall time")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 4), fontsize=9, frameon=False)
     return _png(fig)
 
 
