@@ -56,7 +56,7 @@ def image_cmd(
     content: Annotated[Path, typer.Argument(metavar="CONTENT", help="Content image (any format Pillow reads).")],
     styles: Annotated[List[Path], typer.Argument(metavar="STYLE", help="One or more style images.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Result file: .png, .jpg, .tif or .webp.")],
-    image_size: Annotated[int, typer.Option(min=1, help="Long side of the result in px.")] = _D.image_size,
+    image_size: Annotated[str, typer.Option(help="Long side of the result in px, or auto: the content's own size, reduced to the largest that fits the device's memory.")] = str(_D.image_size),
     style_scale: Annotated[float, typer.Option(help="Style images are resized to this times the image size.")] = _D.style_scale,
     style_blend_weights: Annotated[Optional[str], typer.Option(help="Comma-separated weight per style image, e.g. 0.7,0.3.")] = None,
     content_weight: Annotated[float, typer.Option(min=0.0)] = _D.content_weight,
@@ -97,6 +97,13 @@ def image_cmd(
                                   (pooling, ("max", "avg"), "--pooling")):
         if choice not in allowed:
             raise typer.BadParameter(f"{name} must be one of {', '.join(allowed)}, not {choice!r}")
+    if image_size != "auto":
+        try:
+            image_size = int(image_size)
+        except ValueError:
+            raise typer.BadParameter(f"--image-size must be a whole number of px or auto, not {image_size!r}") from None
+        if image_size < 1:
+            raise typer.BadParameter(f"--image-size must be at least 1, not {image_size}")
     cfg = ImageStyleConfig(
         image_size=image_size, style_scale=style_scale, content_weight=content_weight, style_weight=style_weight,
         tv_weight=tv_weight, content_layers=_names(content_layers), style_layers=_names(style_layers),
@@ -111,11 +118,14 @@ def image_cmd(
     out = Path(output)
     check_output_path(trace_path(out), inputs)
 
-    n_scales = len(scale_schedule(cfg.image_size, cfg.scales))
-    bar = ProgressBar(cfg.iterations * n_scales, log_every=cfg.log_every, enabled=progress)
+    if cfg.image_size == "auto":  # the schedule is known once the size is: one bar per scale
+        n_scales, bar = 0, ProgressBar(cfg.iterations, log_every=cfg.log_every, enabled=progress, restart_each_run=True)
+    else:
+        n_scales = len(scale_schedule(cfg.image_size, cfg.scales))
+        bar = ProgressBar(cfg.iterations * n_scales, log_every=cfg.log_every, enabled=progress)
 
     def on_image(scale: int, step: int, img) -> None:
-        tag = f"_s{scale + 1}" if n_scales > 1 else ""
+        tag = f"_s{scale + 1}" if n_scales != 1 else ""
         save_image(img, out.with_name(f"{out.stem}{tag}_{step:04d}{out.suffix}"), inputs=inputs)
 
     try:

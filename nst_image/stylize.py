@@ -33,11 +33,13 @@ _OPT = OptimizeConfig()
 class ImageStyleConfig:
     """Every setting of an image style transfer run; the CLI's options and defaults come from here.
 
-    Sizes are in pixels of the long side. Loss weights multiply relative losses (each layer's error
-    divided by its target's energy), so they carry over between weight sources and image sizes.
+    Sizes are in pixels of the long side; ``image_size="auto"`` takes the content's own size, reduced
+    to the largest that the memory estimate fits on the device (:func:`auto_image_size`). Loss weights
+    multiply relative losses (each layer's error divided by its target's energy), so they carry over
+    between weight sources and image sizes.
     """
 
-    image_size: int = 512
+    image_size: int | Literal["auto"] = 512
     style_scale: float = 1.0
     content_weight: float = 1.0
     style_weight: float = 10.0
@@ -183,7 +185,9 @@ def _validate(cfg: ImageStyleConfig, n_styles: int) -> None:
                              "images; give one weight per style image")
         if not all(math.isfinite(w) and w >= 0 for w in cfg.style_blend_weights) or sum(cfg.style_blend_weights) <= 0:
             raise InputError("style blend weights must be finite, non-negative and not all zero")
-    if cfg.image_size < MIN_SIDE:
+    if cfg.image_size != "auto" and (isinstance(cfg.image_size, bool) or not isinstance(cfg.image_size, int)):
+        raise InputError(f"--image-size must be a whole number of px or auto, not {cfg.image_size!r}")
+    if cfg.image_size != "auto" and cfg.image_size < MIN_SIDE:
         raise InputError(f"--image-size {cfg.image_size} is too small; use at least {MIN_SIDE} px")
     if cfg.scales and any(s < MIN_SIDE for s in cfg.scales):
         raise InputError(f"every scale must be at least {MIN_SIDE} px")
@@ -249,7 +253,6 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
         init_img, init_path = _load(cfg.init, "init")
         inputs.append(init_path)
 
-    sizes = scale_schedule(cfg.image_size, cfg.scales)
     # Check memory before building the backbone, which may mean a download.
     arch = extractor.arch if extractor is not None else ("vgg19" if cfg.backbone == "auto" else cfg.backbone)
     try:
@@ -258,6 +261,12 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
         raise InputError(str(err)) from None
     names = layer_names(arch)
     deepest = names[max(names.index(n) for n in (*cfg.content_layers, *cfg.style_layers))]
+    image_size = cfg.image_size
+    if image_size == "auto":
+        image_size = auto_image_size(content_img, device, cfg, precision=precision, arch=arch, deepest=deepest)
+        say(f"--image-size auto: {image_size} px (the content is {max(content_img.shape[-2:])} px; "
+            f"about {_human(AUTO_MEMORY_FRACTION * available_memory_bytes(device))} of {device.type} memory to use)")
+    sizes = scale_schedule(image_size, cfg.scales)
     h_final, w_final = _long_side_shape(content_img, sizes[-1])
     need = estimate_memory_bytes(h_final, w_final, arch=arch, deepest=deepest, history_size=cfg.history_size,
                                  precision=precision, optimizer=cfg.optimizer)
@@ -351,9 +360,22 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
                 "init": cfg.init},
         extra={"device": device_description(device), "precision": precision, "backbone": extractor.arch,
                "weights_source": extractor.source, "scales": sizes, "setup_seconds": setup_seconds,
-               "stopped": runs[-1].get("stopped"), "metrics": metrics},
+               "stopped": runs[-1].get("stopped"), "metrics": metrics, "image_size": image_size},
     )
     return ImageResult(image=result, trace=trace, inputs=inputs)
+
+
+AUTO_MEMORY_FRACTION = 0.9  # --image-size auto leaves a tenth of the free memory as a margin
+
+
+def auto_image_size(content: Tensor, device: torch.device, cfg: ImageStyleConfig | None = None, *,
+                    precision: str = "fp32", arch: str = "vgg19", deepest: str = "relu5_1") -> int:
+    """What ``--image-size auto`` picks: the content's own long side, or less where the memory estimate
+    (:func:`estimate_memory_bytes`) says it would not fit in 90 % of the device's free memory."""
+    cfg = cfg or ImageStyleConfig()
+    have = int(AUTO_MEMORY_FRACTION * available_memory_bytes(device))
+    fit = _largest_fitting(content, have, arch, deepest, cfg, precision)
+    return max(MIN_SIDE, min(int(max(content.shape[-2:])), fit))
 
 
 def _long_side_shape(image: Tensor, size: int) -> tuple[int, int]:

@@ -120,6 +120,7 @@ def test_bad_image_inputs(kind, role, images, tmp_path, capsys):
 @pytest.mark.parametrize("args,needle", [
     (["--image-size", "0"], "--image-size"),
     (["--image-size", "100000"], "would need about"),
+    (["--image-size", "large"], "whole number of px or auto"),
     (["--style-blend-weights", "0.5,0.3,0.2"], "3 style blend weights"),
     (["--style-blend-weights", "a,b"], "comma-separated"),
     (["--style-blend-weights", "nan"], "finite"),

@@ -175,6 +175,33 @@ def test_memory_estimate_and_refusal(demo_inputs):
                       image_size=100000, iterations=1, device="cpu")
 
 
+def test_auto_image_size_is_the_content_size_or_what_fits(demo_inputs, monkeypatch):
+    import nst_image.stylize as S
+
+    content = load_image(demo_inputs["content_landscape"])  # 640 x 480
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(S, "available_memory_bytes", lambda device: 10**12)
+    assert S.auto_image_size(content, cpu) == 640  # plenty of memory: the content's own size, no upscaling
+    have = 1100 * 2**20  # 90 %: 990 MB; fp32 fits 448 px (895 MB estimated), bf16 512 px (916 MB)
+    monkeypatch.setattr(S, "available_memory_bytes", lambda device: have)
+    size = S.auto_image_size(content, cpu)
+    assert 64 <= size < 640 and size % 64 == 0
+    fits = lambda n: estimate_memory_bytes(*S._long_side_shape(content, n)) <= 0.9 * have  # noqa: E731
+    assert fits(size) and not fits(size + 64)
+    # bf16 activations take half the memory, so a larger picture fits.
+    assert S.auto_image_size(content, cpu, precision="bf16") > size
+    # stylize_image(image_size="auto") uses it, says so, and records the size it used.
+    monkeypatch.setattr(S, "available_memory_bytes", lambda device: estimate_memory_bytes(72, 96) / 0.9 + 1)
+    said = []
+    r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size="auto", iterations=1, device="cpu", log=said.append)
+    assert r.image.shape == (3, 48, 64) and r.trace["image_size"] == 64
+    assert any("--image-size auto: 64 px" in m for m in said)
+    with pytest.raises(InputError, match="whole number"):
+        stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size="big", iterations=1)
+
+
 def test_unknown_layer_is_an_input_error(demo_inputs):
     with pytest.raises(InputError, match="relu9_9"):
         stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
