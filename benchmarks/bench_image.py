@@ -18,6 +18,9 @@ Each is warmed up once (``--warmup-steps``) before its timed run. Seconds per st
 optimization loop's wall time divided by the steps run (``torch.cuda.synchronize`` around it on CUDA).
 Because the two use different loss normalisations, both final images are also scored under the
 library's objective (relative losses, ``ImageStyleConfig`` default weights) and under the tutorial's.
+Model FLOP utilisation: ``flops_per_step`` (the backbone's convolutions, forward and backward to the input,
+counted by ``benchmarks/flops.py``), ``achieved_tflops``, ``peak_tflops`` (the GPU's dense peak for the precision
+used) and ``mfu`` are reported for both.
 
 Run ``python benchmarks/bench_image.py --help``; results go to stdout as JSON (and to ``--out``).
 """
@@ -43,6 +46,7 @@ from nst_image.io import load_image, resize_long_side
 from nst_image.stylize import ImageStyleConfig, stylize_image
 from nst_image.weights import build_extractor, hed_cache_path
 from _common import PeakMemory, _loadavg, emit, machine_info  # benchmarks/ is on sys.path when run as a script
+from flops import deepest_layer, gram_flops, utilisation, vgg_step_flops
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONTENT = REPO / "examples" / "inputs" / "content_landscape.png"
@@ -355,6 +359,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ours_sps, ref_sps = best_ours["seconds_per_step"], best_ref["seconds_per_step"]
 
+    # Model FLOPs: the backbone's convolutions forward and backward to the input (benchmarks/flops.py). Ours may
+    # run a multi-scale schedule (then its FLOPs per step are the average over its steps); the reference runs
+    # at the final size only.
+    deepest = deepest_layer(extractor.arch, CONTENT_LAYERS + STYLE_LAYERS)
+    h, w = content.shape[-2:]
+    final_flops = vgg_step_flops(h, w, arch=extractor.arch, deepest=deepest)
+    source_image = load_image(args.content)
+    ours_flops_total = 0
+    for size, run in zip(stylize_module.scale_schedule(args.size, cfg.scales), ours_result.trace["runs"]):
+        sh, sw = resize_long_side(source_image, size).shape[-2:]
+        per_step = vgg_step_flops(sh, sw, arch=extractor.arch, deepest=deepest)["per_step"]
+        ours_flops_total += run["steps_run"] * per_step
+    ours_flops = round(ours_flops_total / best_ours["steps"])
+    ref_flops = final_flops["per_step"]
+    gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    flops_doc = {"flops_per_step": ours_flops,
+                 "flops_breakdown": {**final_flops, "size": [int(h), int(w)], "deepest_layer": deepest,
+                                     "gram_forward_backward_not_counted": gram_flops(h, w, arch=extractor.arch,
+                                                                                      style_layers=STYLE_LAYERS)}}
+
     def summary(best: dict, runs: list[dict]) -> dict:
         return {"seconds_total": best["seconds_total"], "seconds_optimize": best["seconds_optimize"],
                 "seconds_per_step": best["seconds_per_step"], "steps": best["steps"],
@@ -384,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "own_trace_last_step": ours_result.losses,
             "image_is": "best step by total loss (stylize_image's result)",
             "peak_memory": best_ours["peak_memory"],
+            **flops_doc,
+            **utilisation(ours_flops, ours_sps, gpu_name, ours_precision),
+            "precision": ours_precision,
         },
         "reference": {
             **summary(best_ref, ref_runs),
@@ -392,6 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "own_last_closure_loss": ref_out["last_closure_loss"],
             "image_is": "final iterate after the last update, clamped to [0, 1]",
             "peak_memory": best_ref["peak_memory"],
+            "flops_per_step": ref_flops,
+            **utilisation(ref_flops, ref_sps, gpu_name, ref_precision),
+            "precision": ref_precision,
         },
         "speedup": ref_sps / ours_sps,
         "speedup_definition": "reference seconds_per_step / ours seconds_per_step (optimization loop only; "
@@ -402,6 +432,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seconds_optimize": "the optimization loop only (synchronised on CUDA)",
             "final_losses": "both objectives evaluated in fp32 on the output image of the fastest run",
             "peak_memory": "of the fastest run",
+            "flops_per_step": "FLOPs of one step's backbone convolutions: forward plus backward to the input "
+                              "(frozen weights, no weight gradients), each 2*Cin*Cout*9*H*W per 3x3 convolution, "
+                              "every convolution up to the deepest layer used; ReLU, pooling, biases, Gram "
+                              "matrices (flops_breakdown.gram_forward_backward_not_counted), total variation and "
+                              "the optimizer are not counted (benchmarks/flops.py)",
+            "achieved_tflops": "flops_per_step / seconds_per_step / 1e12",
+            "peak_tflops": "the vendor's dense peak for the GPU and the precision used (fp32: CUDA cores; tf32, "
+                           "bf16: tensor cores); null where none is listed (CPUs, unknown GPUs)",
+            "mfu": "achieved_tflops / peak_tflops (a fraction); null with mfu_unavailable saying why",
         },
         "notes": notes,
     }

@@ -218,7 +218,9 @@ def summary(run: Run) -> dict[str, Any]:
     series = concatenated(run)
     steps = int(tr.get("steps") or len(series["step"]))
     seconds = float(tr.get("seconds") or 0.0)
-    last = lambda key: next((v for v in reversed(series[key]) if math.isfinite(v)), None)  # noqa: E731
+    def last(key: str) -> float | None:
+        return next((v for v in reversed(series[key]) if math.isfinite(v)), None)
+
     out: dict[str, Any] = {
         "label": run.label,
         "modality": run.modality,
