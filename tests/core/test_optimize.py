@@ -121,6 +121,63 @@ def test_lbfgs_skipped_pair_with_full_history_is_documented_difference():
     assert float(fn(ours[-1], 99)) < float(fn(x0, 99))
 
 
+def _two_loop_direction(g, pairs, gamma):
+    """-H g by the textbook two-loop recursion; a pair with y.s <= 1e-10 gets zero weight (rho = 0)."""
+    q = g.neg()
+    alphas = []
+    for s_, y_ in reversed(pairs):
+        ys = float(y_ @ s_)
+        rho = 1.0 / ys if ys > 1e-10 else 0.0
+        a = rho * float(s_ @ q)
+        q = q - a * y_
+        alphas.append((a, rho))
+    d = q * gamma
+    for (s_, y_), (a, rho) in zip(pairs, reversed(alphas)):
+        d = d + s_ * (a - rho * float(y_ @ d))
+    return d
+
+
+@pytest.mark.parametrize("history_size", [2, 3, 100])
+def test_compact_lbfgs_direction_equals_the_two_loop_recursion_with_zero_weight_pairs(history_size):
+    """The compact form (what LBFGS computes) against the two-loop recursion, pair for pair, float64:
+    a flat step makes a zero-weight pair, and the small histories wrap around it."""
+    x0, fn = _quadratic_with_flat_step(skip_at=4)
+    x = x0.clone().requires_grad_(True)
+    opt = LBFGS(lr=1.0, history_size=history_size)
+    pairs, prev, gamma = [], None, 1.0
+    for k in range(12):
+        (g,) = torch.autograd.grad(fn(x, k), x)
+        if prev is not None:
+            s_, y_ = x.detach() - prev[0], g - prev[1]
+            pairs = (pairs + [(s_, y_)])[-history_size:]
+            if float(y_ @ s_) > 1e-10:
+                gamma = float(y_ @ s_) / float(y_ @ y_)
+        before = x.detach().clone()
+        opt.step(x, g)
+        if k > 0:  # after the first (scaled) step, the step is the direction itself (lr = 1)
+            expected = _two_loop_direction(g, pairs, gamma)
+            torch.testing.assert_close(x.detach() - before, expected, rtol=1e-9, atol=1e-12, msg=f"step {k + 1}")
+        prev = (before, g.detach().clone())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_lbfgs_steps_never_wait_for_the_device():
+    """No host synchronisation inside an L-BFGS step (CUDA's sync debug mode turns one into an error)."""
+    a, b, x0, _ = quadratic(n=64, seed=2, dtype=torch.float32, scale=10.0)
+    a, b, x = a.cuda(), b.cuda(), x0.cuda().requires_grad_(True)
+    opt = LBFGS(history_size=5)
+    grads = []
+    for _ in range(8):
+        (g,) = torch.autograd.grad(0.5 * x @ a @ x - b @ x, x)
+        grads.append(g)
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            opt.step(x, g)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+
 def test_optimize_lbfgs_iterates_equal_torch_lbfgs_in_fp32():
     a, b, x0, _ = quadratic(n=16, seed=5, dtype=torch.float32, scale=10.0)
     seen = []
