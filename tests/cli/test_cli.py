@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_cli.main import main
+from nst_run import assert_one_line_error, run
 
 FAST = ["--weights", "random", "--image-size", "32", "--iterations", "3", "--no-progress", "--device", "cpu"]
 
@@ -32,22 +32,6 @@ def images(tmp_path, demo_inputs):
     shutil.copy(demo_inputs["style_mosaic"], style)
     Image.open(demo_inputs["style_swirls"]).convert("RGB").save(style2)
     return content, style, style2
-
-
-def run(args, capsys):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *needles):
-    assert code != 0
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("nst: error:"), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle.lower() in lines[0].lower(), (needle, lines[0])
 
 
 def test_image_end_to_end_writes_result_and_trace(images, tmp_path, capsys):

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from nst_cli.main import main
+from nst_run import assert_one_line_error, run
 
 AUDIO = Path(__file__).resolve().parents[2] / "examples" / "audio"
 SR = 22050
@@ -55,22 +55,6 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "rain": _cut("rain.wav", d / "rain.wav"),
         "stereo": _cut("melody_violin_stereo.wav", d / "stereo.wav", start=6.5),
     }
-
-
-def run(args, capsys):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *needles):
-    assert code != 0
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("nst: error:"), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle.lower() in lines[0].lower(), (needle, lines[0])
 
 
 # ---------------------------------------------------------------------------------------------- success

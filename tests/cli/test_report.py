@@ -11,23 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nst_cli.main import main
+from nst_run import assert_one_line_error, run
 from nst_cli.report.traces import concatenated, load_run, normalised, steps_to_fraction
-
-
-def run(args, capsys):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *needles):
-    assert code != 0
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("nst: error:"), err
-    for needle in needles:
-        assert needle.lower() in lines[0].lower(), (needle, lines[0])
 
 
 def _digest(folder: Path) -> dict[str, str]:
