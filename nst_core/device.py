@@ -66,13 +66,17 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def precision_context(precision: str, device: torch.device) -> Iterator[None]:
     """Run the forward pass in ``precision``: fp32 (TF32 off), tf32 (TF32 matmul/conv), bf16 (autocast).
 
-    Global TF32 switches are restored on exit.
+    On CUDA, cuDNN's benchmark mode is on inside (the step's shapes never change). Global TF32 and
+    benchmark switches are restored on exit.
     """
     matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    benchmark = torch.backends.cudnn.benchmark
     try:
         allow = precision in ("tf32", "bf16")
         torch.backends.cuda.matmul.allow_tf32 = allow
         torch.backends.cudnn.allow_tf32 = allow
+        # Every step has the same shapes, so cuDNN's autotuner pays for itself after the first one.
+        torch.backends.cudnn.benchmark = benchmark or device.type == "cuda"
         if precision == "bf16":
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
                 yield
@@ -80,6 +84,7 @@ def precision_context(precision: str, device: torch.device) -> Iterator[None]:
             yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+        torch.backends.cudnn.benchmark = benchmark
 
 
 def seed_everything(seed: int | None) -> None:

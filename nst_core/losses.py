@@ -36,7 +36,12 @@ def gram_matrix(features: Tensor) -> Tensor:
     if features.dim() < 3:
         raise ValueError(f"gram_matrix expects (B, C, *spatial), got shape {tuple(features.shape)}")
     b, c = features.shape[:2]
-    f = _acc(features.reshape(b, c, -1))
+    if features.dim() == 4 and not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
+        # Channels-last maps (what cuDNN's tensor-core convolutions like): (B, H*W, C) is a view, so
+        # F = its transpose needs no copy; the matrix products take the strides as they are.
+        f = _acc(features.permute(0, 2, 3, 1).reshape(b, -1, c).transpose(1, 2))
+    else:
+        f = _acc(features.reshape(b, c, -1))
     # Normalised by C*H*W as in neural-style; Gatys et al. put 1/(4 N^2 M^2) into the loss instead.
     return _Gram.apply(f, 1.0 / f[0].numel())
 

@@ -80,6 +80,7 @@ class VGGFeatures(nn.Module):
         if preprocessing not in ("torchvision", "caffe"):
             raise ValueError(f"unknown preprocessing {preprocessing!r}")
         self.arch, self.pooling, self.preprocessing, self.source = arch, pooling, preprocessing, source
+        self.channels_last = False  # see use_channels_last
         self.names = layer_names(arch)
         modules: list[nn.Module] = []
         in_ch = 3
@@ -118,6 +119,15 @@ class VGGFeatures(nn.Module):
                 shapes[f"{name}.bias"] = tuple(module.bias.shape)
         return shapes
 
+    def use_channels_last(self, on: bool = True) -> "VGGFeatures":
+        """Run the convolutions on channels-last (NHWC) tensors, the layout cuDNN's tensor-core kernels use.
+
+        The weights are converted once; the input is converted at every call and the features come out
+        channels-last (the Gram matrix reads them without a copy). Same numbers, other memory order.
+        """
+        self.channels_last = on
+        return self.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+
     def preprocess(self, x: Tensor) -> Tensor:
         """RGB [0, 1] ``(B, 3, H, W)`` to the weights' input space."""
         if self.preprocessing == "caffe":
@@ -132,6 +142,8 @@ class VGGFeatures(nn.Module):
         deepest = max(self.names.index(name) for name in wanted)
         out: dict[str, Tensor] = {}
         h = self.preprocess(x)
+        if self.channels_last:
+            h = h.contiguous(memory_format=torch.channels_last)
         for name, module in zip(self.names[: deepest + 1], self.layers):
             h = module(h)
             if name in wanted:

@@ -286,6 +286,8 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
         raise InputError(str(err)) from None
     say(f"backbone: {extractor.source}, {extractor.pooling} pooling")
     extractor = extractor.to(device)
+    if device.type == "cuda" and not extractor.channels_last:
+        extractor.use_channels_last()  # NHWC: the layout of cuDNN's tensor-core convolutions
     if len(sizes) > 1:
         say(f"multi-scale schedule: {' -> '.join(str(s) for s in sizes)} px, {cfg.iterations} steps each")
     setup_seconds = time.perf_counter() - t_setup

@@ -142,3 +142,16 @@ def test_seed_everything_accepts_large_seeds_and_none_leaves_state(keep_rng_stat
 
 def test_device_description_cpu():
     assert device_description(CPU) == f"cpu ({torch.get_num_threads()} threads)"
+
+
+def test_precision_context_turns_cudnn_benchmark_on_for_cuda_only_and_restores_it():
+    before = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        with precision_context("fp32", torch.device("cpu")):
+            assert torch.backends.cudnn.benchmark is False
+        with precision_context("fp32", torch.device("cuda")):  # the switch alone; no CUDA work is done
+            assert torch.backends.cudnn.benchmark is True
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = before

@@ -443,3 +443,19 @@ def test_gram_accumulates_in_fp32_under_bf16_autocast():
         g = gram_matrix(x)
     assert g.dtype == torch.float32
     torch.testing.assert_close(g, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_gram_matrix_reads_channels_last_maps_without_changing_the_result():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 8, 6, 5, generator=gen, dtype=torch.float64)
+    y = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    x.requires_grad_(True)
+    assert not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last)
+    gx, gy = gram_matrix(x), gram_matrix(y)
+    torch.testing.assert_close(gy, gx, rtol=1e-12, atol=1e-12)
+    w = torch.randn(gx.shape, generator=gen, dtype=torch.float64)
+    (dx,) = torch.autograd.grad((gx * w).sum(), x)
+    (dy,) = torch.autograd.grad((gy * w).sum(), y)
+    torch.testing.assert_close(dy, dx, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: gram_matrix(t.contiguous(memory_format=torch.channels_last)),
+                                    (x[:1, :3, :3, :2].detach().clone().requires_grad_(True),))

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
+from nst_core import gram_matrix
 from nst_image.backbones import (
     CAFFE_MEAN_BGR,
     TORCHVISION_MEAN,
@@ -249,3 +250,28 @@ def test_caffe_preprocess_is_bgr_255_minus_bgr_mean():
     x = image(1)
     expected = x.flip(1) * 255.0 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
     torch.testing.assert_close(ext.preprocess(x), expected, atol=1e-3, rtol=1e-5)
+
+
+def test_channels_last_backbone_gives_the_same_features_and_gradient():
+    torch.manual_seed(0)
+    ext = VGGFeatures("vgg16")
+    x = torch.rand(1, 3, 40, 56, requires_grad=True)
+    layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_2"]
+
+    def run():
+        feats = ext(x, layers)
+        loss = sum(gram_matrix(f).square().sum() + f.square().mean() for f in feats.values())
+        (g,) = torch.autograd.grad(loss, x)
+        return feats, loss.detach(), g
+
+    f0, l0, g0 = run()
+    ext.use_channels_last()
+    f1, l1, g1 = run()
+    assert f1["relu1_1"].is_contiguous(memory_format=torch.channels_last) and not f1["relu1_1"].is_contiguous()
+    assert ext.layers[0].weight.is_contiguous(memory_format=torch.channels_last)
+    for name in layers:
+        torch.testing.assert_close(f1[name], f0[name], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(l1, l0, rtol=1e-5, atol=0)
+    torch.testing.assert_close(g1, g0, rtol=1e-4, atol=1e-4 * float(g0.abs().max()))
+    ext.use_channels_last(False)
+    assert not ext.channels_last and ext.layers[0].weight.is_contiguous()
