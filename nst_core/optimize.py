@@ -146,8 +146,8 @@ class LBFGS:
         self.prev_g: Tensor | None = None
         self.gamma: Tensor | None = None
 
-    def _store_and_project(self, s: Tensor, y: Tensor, g: Tensor) -> tuple[Tensor, Tensor]:
-        """Store the pair (s, y) and return ``S g`` and ``Y g``; one pass over the history for all products."""
+    def _store_and_project(self, s: Tensor, y: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Store the pair (s, y); return ``S g``, ``Y g``, ``y.s`` and ``y.y``: one pass over the history for all."""
         m, slot = self.m, self.head
         if self.W is None:
             self.W = s.new_zeros(2 * m, s.numel())
@@ -162,7 +162,7 @@ class LBFGS:
         self.YY[slot, :] = p[m:, 1]
         self.head = (slot + 1) % m
         self.count = min(self.count + 1, m)
-        return p[:m, 2], p[m:, 2]
+        return p[:m, 2], p[m:, 2], p[m + slot, 0], p[m + slot, 1]
 
     def _inverse_hessian_times(self, g: Tensor, sg: Tensor, yg: Tensor) -> Tensor:
         """``H g`` with ``H = gamma I + [S gamma*Y] M [S; gamma*Y]^T`` over the valid pairs (compact form).
@@ -199,13 +199,11 @@ class LBFGS:
         xf, g = x.view(-1), grad.reshape(-1).to(x.dtype)  # view: x must be contiguous (optimize ensures it)
         if self.prev_x is not None:
             s, y = xf - self.prev_x, g - self.prev_g
-            ys, yy = torch.dot(y, s), torch.dot(y, y)
-            valid = ys > 1e-10
-            self.gamma = torch.where(valid, ys / yy.clamp_min(1e-30), self.gamma)
-            sg, yg = self._store_and_project(s, y, g)
+            sg, yg, ys, yy = self._store_and_project(s, y, g)
+            self.gamma = torch.where(ys > 1e-10, ys / yy.clamp_min(1e-30), self.gamma)
             d = self._inverse_hessian_times(g, sg, yg).neg_()
-        else:
-            d = g.neg() * self.gamma if self.gamma is not None else g.neg()
+        else:  # the first step: steepest descent, scaled below
+            d = g.neg()
         if self.k == 0:
             if self.max_step is not None:
                 # With a trust region the first step goes to its edge, and the same scale stands in for
