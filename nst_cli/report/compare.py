@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -45,14 +46,8 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
     ``image_extractor``: a ready backbone (by default built once from ``weights`` and shared).
     Returns the path of ``index.html``.
     """
-    from nst_audio.extractors import SpectrogramAsImage
-    from nst_audio.io import check_audio_output
-    from nst_audio.stylize import AudioStyleConfig, stylize_audio
-    from nst_image.io import check_image_output
-    from nst_image.stylize import ImageStyleConfig, scale_schedule, stylize_image
-    from nst_image.weights import build_extractor
-
-    from ..progress import ProgressBar
+    from nst_audio.io import check_audio_output, load_audio
+    from nst_image.io import check_image_output, load_image
 
     say = log or (lambda _m: None)
     if image is None and audio is None:
@@ -64,6 +59,11 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
     for p in inputs:
         if not p.is_file():
             raise InputError(f"input {p} does not exist or is not a file; check the path")
+    # Read every input now: a broken audio file should stop the run before the image's minutes of work.
+    for p in image or []:
+        load_image(p)
+    for p in audio or []:
+        load_audio(p, sample_rate=None)
     out = check_report_folder(out_dir, force=force, inputs=inputs)
     plan = _planned_outputs(out, image, audio, vgg_audio)
     for path in plan.values():
@@ -72,9 +72,29 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
                 raise OutputError(f"{target} is also an input; choose another report folder so the input is kept")
             if target.exists() and not force:
                 raise OutputError(f"{target} already exists; pass --force to replace it or choose another folder")
-    (out / RUNS_FOLDER).mkdir(parents=True, exist_ok=True)
-    for key, path in plan.items():
-        (check_image_output if key == "image" else check_audio_output)(path, inputs)
+    runs_dir = out / RUNS_FOLDER
+    created = [d for d in (runs_dir, *runs_dir.parents) if not d.exists()]
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for key, path in plan.items():
+            (check_image_output if key == "image" else check_audio_output)(path, inputs)
+        return _run(out, plan, image, audio, image_config, audio_config, weights, vgg_audio, image_extractor,
+                    command, progress, say)
+    except BaseException:
+        for d in created:  # innermost first: leave no empty folders behind a failed run
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+
+
+def _run(out: Path, plan: dict[str, Path], image, audio, image_config, audio_config, weights: str, vgg_audio: bool,
+         image_extractor, command: str | None, progress: bool, say: Callable[[str], None]) -> Path:
+    from nst_audio.extractors import SpectrogramAsImage
+    from nst_audio.stylize import AudioStyleConfig, stylize_audio
+    from nst_image.stylize import ImageStyleConfig, scale_schedule, stylize_image
+    from nst_image.weights import build_extractor
+
+    from ..progress import ProgressBar
 
     icfg = image_config or ImageStyleConfig()
     acfg = audio_config or AudioStyleConfig()
@@ -92,7 +112,10 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
         say(f"image: {Path(image[0]).name} in the style of {Path(image[1]).name}")
         if weights != icfg.weights:
             icfg = dataclasses.replace(icfg, weights=weights)
-        pb = bar(icfg.iterations * len(scale_schedule(icfg.image_size, icfg.scales)), "image")
+        if icfg.image_size == "auto":  # the schedule is known once the size is: one bar per scale
+            pb = bar(icfg.iterations, "image", restart=True)
+        else:
+            pb = bar(icfg.iterations * len(scale_schedule(icfg.image_size, icfg.scales)), "image")
         try:
             result = stylize_image(image[0], [image[1]], icfg, extractor=backbone, callbacks=[pb], log=pb.write)
         finally:

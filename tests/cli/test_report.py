@@ -190,6 +190,21 @@ def test_compare_with_missing_inputs(report_inputs, tmp_path, capsys):
     assert_one_line_error(code, err, "--image")
 
 
+def test_failed_compare_leaves_no_folders_behind(report_inputs, tmp_path, capsys):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    out = tmp_path / "new" / "report"
+    code, _, err = run(["compare", "--audio", bad, report_inputs["audio_style"], "--no-vgg-audio",
+                        "--audio-iterations", "1", "-o", out, "--no-progress", "--device", "cpu"], capsys)
+    assert_one_line_error(code, err, "notes.wav")
+    assert not (tmp_path / "new").exists()
+    # A failure after the run folder was made (weights that cannot be loaded) removes it again.
+    code, _, err = run(["compare", "--image", report_inputs["image_content"], report_inputs["image_style"],
+                        "--weights", tmp_path / "missing.pth", "-o", out, "--no-progress", "--device", "cpu"], capsys)
+    assert_one_line_error(code, err, "missing.pth")
+    assert not (tmp_path / "new").exists()
+
+
 def test_output_folder_that_is_a_file(tiny_report, report_inputs, tmp_path, capsys):
     f = tmp_path / "report.html"
     f.write_text("keep me")
