@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 
@@ -40,9 +41,10 @@ def main() -> int:
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
         img = Image.open(shot).convert("RGB")
     # Drop the blank space below the end of the page.
-    rows = [y for y in range(img.height - 1, 0, -8) if len(set(img.crop((0, y, img.width, y + 1)).getdata())) > 1]
-    if rows:
-        img = img.crop((0, 0, img.width, min(img.height, rows[0] + 24)))
+    pixels = np.asarray(img)
+    busy = np.nonzero((pixels != pixels[:, :1]).any(axis=(1, 2)))[0]  # rows that are not one flat colour
+    if busy.size:
+        img = img.crop((0, 0, img.width, min(img.height, int(busy[-1]) + 24)))
     img = img.resize((args.width, round(img.height * args.width / img.width)), Image.LANCZOS)
     img.save(args.out, optimize=True)
     print(f"wrote {args.out} ({img.width}x{img.height})")
