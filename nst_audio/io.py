@@ -137,12 +137,7 @@ def load_audio(
     """
     file = Path(path).expanduser()
     target_rate = None if sample_rate is None else _positive_int(sample_rate, "sample_rate", "Hz")
-    try:
-        min_samples = operator.index(min_samples)
-    except TypeError:
-        raise InputError(f"min_samples must be a whole number of samples, got {min_samples!r}") from None
-    if min_samples < 0:
-        raise InputError(f"min_samples must be 0 or more, got {min_samples}")
+    min_samples = _positive_int(min_samples, "min_samples", "samples", minimum=0)
 
     if not file.exists():
         raise InputError(f"audio file {file} not found; check the path")
@@ -196,13 +191,13 @@ def load_audio(
     return AudioClip(samples.contiguous(), int(rate), str(file))
 
 
-def _positive_int(value: object, name: str, unit: str) -> int:
+def _positive_int(value: object, name: str, unit: str, *, minimum: int = 1) -> int:
     try:
         number = operator.index(value)
     except TypeError:
         raise InputError(f"{name} must be a whole number of {unit}, got {value!r}") from None
-    if number < 1:
-        raise InputError(f"{name} must be at least 1 {unit}, got {number}")
+    if number < minimum:
+        raise InputError(f"{name} must be at least {minimum} {unit}, got {number}")
     return number
 
 
