@@ -9,6 +9,7 @@ import os
 import platform
 import resource
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -126,3 +127,37 @@ def emit(doc: dict, out: str | None) -> None:
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + "\n")
+
+
+def run_torch_lbfgs(x: torch.Tensor, total_loss, steps: int, history_size: int, sync, *, before=None) -> dict:
+    """Optimise the leaf ``x`` in place with one ``torch.optim.LBFGS.step`` of ``steps`` iterations, timed.
+
+    The plain references' optimizer: unit step, no line search, tolerances of 0 (no early stop).
+    Without a line search ``torch.optim.LBFGS`` evaluates the closure once before its first iteration and
+    once after every iteration but the last, so ``max_iter=steps`` is exactly ``steps`` evaluations
+    (counted and returned). ``total_loss(x)`` returns the scalar loss; ``before()``, if given, runs at the
+    start of every evaluation (the image reference clamps there). ``sync`` waits for the device.
+    Returns ``{"steps", "seconds", "last_closure_loss"}``.
+    """
+    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=steps, max_eval=2 * steps, history_size=history_size,
+                                  line_search_fn=None, tolerance_grad=0.0, tolerance_change=0.0)
+    calls = 0
+    last: dict = {}
+
+    def closure() -> torch.Tensor:
+        nonlocal calls
+        if before is not None:
+            before()
+        optimizer.zero_grad()
+        total = total_loss(x)
+        total.backward()
+        calls += 1
+        last["loss"] = total.detach()
+        return total
+
+    sync()
+    start = time.perf_counter()
+    optimizer.step(closure)
+    sync()
+    return {"steps": calls, "seconds": time.perf_counter() - start,
+            "last_closure_loss": float(last["loss"]) if last else float("nan")}

@@ -44,7 +44,7 @@ from nst_audio import stylize as stylize_module
 from nst_audio.extractors import RandomCNN, ulyanov_std
 from nst_audio.io import DEFAULT_SAMPLE_RATE, AudioClip, load_audio
 from nst_audio.stylize import AudioStyleConfig, stylize_audio
-from _common import PeakMemory, _loadavg, emit, machine_info  # benchmarks/ is on sys.path when run as a script
+from _common import PeakMemory, _loadavg, emit, machine_info, run_torch_lbfgs  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONTENT = REPO / "examples" / "audio" / "melody_sine.wav"
@@ -128,34 +128,11 @@ class ReferenceObjective:
 
 def run_reference(objective: ReferenceObjective, init: Tensor, steps: int, history_size: int,
                   sync: Callable[[], None]) -> dict:
-    """Optimise a copy of ``init`` with one ``LBFGS.step`` of ``steps`` iterations; count closure calls.
-
-    Without a line search ``torch.optim.LBFGS`` evaluates the closure once before its first iteration and
-    once after every iteration but the last: ``max_iter=steps`` is exactly ``steps`` evaluations.
-    Tolerances of 0 disable its early stops.
-    """
+    """Optimise a copy of ``init`` for ``steps`` loss/gradient evaluations of ``torch.optim.LBFGS``
+    (see :func:`_common.run_torch_lbfgs`)."""
     spec = init.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([spec], lr=1.0, max_iter=steps, max_eval=2 * steps, history_size=history_size,
-                                  line_search_fn=None, tolerance_grad=0.0, tolerance_change=0.0)
-    calls = 0
-    last = {}
-
-    def closure() -> Tensor:
-        nonlocal calls
-        optimizer.zero_grad()
-        _, _, total = objective(spec)
-        total.backward()
-        calls += 1
-        last["loss"] = total.detach()
-        return total
-
-    sync()
-    start = time.perf_counter()
-    optimizer.step(closure)
-    sync()
-    seconds = time.perf_counter() - start
-    return {"spec": spec.detach(), "steps": calls, "seconds": seconds,
-            "last_closure_loss": float(last["loss"]) if last else float("nan")}
+    out = run_torch_lbfgs(spec, lambda x: objective(x)[2], steps, history_size, sync)
+    return {"spec": spec.detach(), **out}
 
 
 def reference_griffin_lim(magnitude: Tensor, n_iter: int, length: int, generator: torch.Generator) -> Tensor:

@@ -45,7 +45,7 @@ from nst_image.backbones import VGGFeatures
 from nst_image.io import load_image, resize_long_side
 from nst_image.stylize import ImageStyleConfig, stylize_image
 from nst_image.weights import build_extractor, hed_cache_path
-from _common import PeakMemory, _loadavg, emit, machine_info  # benchmarks/ is on sys.path when run as a script
+from _common import PeakMemory, _loadavg, emit, machine_info, run_torch_lbfgs  # benchmarks/ is on sys.path when run as a script
 from flops import deepest_layer, gram_flops, utilisation, vgg_step_flops
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,38 +171,18 @@ def tutorial_losses(model: nn.Sequential, content_losses: list[ContentLoss], sty
 
 def run_reference(model: nn.Sequential, content_losses: list[ContentLoss], style_losses: list[StyleLoss],
                   init: Tensor, steps: int, sync: Callable[[], None]) -> dict:
-    """Optimise a copy of ``init`` with one ``LBFGS.step`` of ``steps`` iterations; count closure calls.
-
-    Without a line search, ``torch.optim.LBFGS`` evaluates the closure once before its first
-    iteration and once after every iteration but the last, so ``max_iter=steps`` means exactly
-    ``steps`` loss/gradient evaluations (and ``steps`` updates). Tolerances of 0 disable early stops.
-    """
+    """Optimise a copy of ``init`` with the tutorial's closure (clamp to [0, 1], then the losses) for ``steps``
+    loss/gradient evaluations of ``torch.optim.LBFGS`` (see :func:`_common.run_torch_lbfgs`)."""
     image = init.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=steps, max_eval=2 * steps, history_size=HISTORY_SIZE,
-                                  line_search_fn=None, tolerance_grad=0.0, tolerance_change=0.0)
-    calls = 0
-    last = {}
 
-    def closure() -> Tensor:
-        nonlocal calls
+    def clamp() -> None:
         with torch.no_grad():
             image.clamp_(0, 1)
-        optimizer.zero_grad()
-        content, style, total = tutorial_losses(model, content_losses, style_losses, image)
-        total.backward()
-        calls += 1
-        last["loss"] = total.detach()
-        return total
 
-    sync()
-    start = time.perf_counter()
-    optimizer.step(closure)
-    sync()
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        image.clamp_(0, 1)
-    return {"image": image.detach(), "steps": calls, "seconds": seconds,
-            "last_closure_loss": float(last["loss"]) if last else float("nan")}
+    out = run_torch_lbfgs(image, lambda x: tutorial_losses(model, content_losses, style_losses, x)[2], steps,
+                          HISTORY_SIZE, sync, before=clamp)
+    clamp()
+    return {"image": image.detach(), **out}
 
 
 # --------------------------------------------------------------------------- measurement helpers
