@@ -40,7 +40,6 @@ from torch import Tensor, nn
 
 from nst_core import Objective, make_loss_fn, precision_context, resolve_device, resolve_precision, style_targets
 from nst_audio import spectral
-from nst_audio import stylize as stylize_module
 from nst_audio.extractors import RandomCNN, ulyanov_std
 from nst_audio.io import DEFAULT_SAMPLE_RATE, AudioClip, load_audio
 from nst_audio.stylize import AudioStyleConfig, stylize_audio
@@ -151,26 +150,19 @@ def reference_griffin_lim(magnitude: Tensor, n_iter: int, length: int, generator
 # --------------------------------------------------------------------------- measurement helpers
 
 class CaptureOptimize:
-    """Wraps ``nst_audio.stylize.optimize`` (the name ``stylize_audio`` calls) for the duration of a ``with``
-    block, keeping every :class:`nst_core.Result`, so the optimised spectrogram (not only the re-analysed
-    audio) can be scored. Adds one list append per chunk; nothing inside the loop."""
+    """Collects every chunk's :class:`nst_core.Result` through ``stylize_audio(on_segment=...)``, so the
+    optimised spectrogram (not only the re-analysed audio) can be scored."""
 
     def __init__(self):
         self.results: list = []
 
+    def __call__(self, _index, result) -> None:
+        self.results.append(result)
+
     def __enter__(self):
-        self.original = stylize_module.optimize
-
-        def wrapped(*args, **kwargs):
-            res = self.original(*args, **kwargs)
-            self.results.append(res)
-            return res
-
-        stylize_module.optimize = wrapped
         return self
 
     def __exit__(self, *exc):
-        stylize_module.optimize = self.original
         return False
 
 
@@ -253,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"device {device}; content {n_samples / sr:.2f} s ({frames} frames), style {style_clip.duration:.2f} s "
         f"({style_spec.shape[2]} frames); {extractor.description}")
 
-    cfg = AudioStyleConfig(iterations=args.steps, filters=args.filters, kernel_size=KERNEL_SIZE, extractor_seed=SEED,
+    cfg = AudioStyleConfig.of(iterations=args.steps, filters=args.filters, kernel_size=KERNEL_SIZE, extractor_seed=SEED,
                            griffin_lim_iters=args.griffin_lim_iters, history_size=args.history_size,
                            device=str(device), precision=ours_precision, seed=0, n_fft=N_FFT, hop_length=HOP)
     if args.seconds > cfg.chunk_seconds:
@@ -265,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sync()
             start = time.perf_counter()
             result = stylize_audio(content_clip, style_clip, cfg, extractor=extractor, iterations=steps,
-                                   griffin_lim_iters=gl_iters)
+                                   griffin_lim_iters=gl_iters, on_segment=cap)
             sync()
             total = time.perf_counter() - start
         return result, cap.results, total
@@ -406,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "precision_requested": args.precision, "precision_ours": ours_precision,
             "precision_reference": ref_precision,
             "optimizer_ours": f"nst_core L-BFGS, history {args.history_size}, lr 1, no line search, "
-                              f"max_step {cfg.max_step} (trust region), init = content spectrogram",
+                              f"max_step {cfg.optimize.max_step} (trust region), init = content spectrogram",
             "optimizer_reference": f"torch.optim.LBFGS(max_iter=steps, history_size={args.history_size}, lr=1, "
                                    "line_search_fn=None, tolerances 0), one .step(closure), init = content "
                                    "spectrogram",

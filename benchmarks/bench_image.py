@@ -266,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extractor = extractor.to(device)
     log(f"device {device}, backbone {extractor.arch}: {extractor.source}")
 
-    cfg = ImageStyleConfig(image_size=args.size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
+    cfg = ImageStyleConfig.of(image_size=args.size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
                            iterations=args.steps, history_size=HISTORY_SIZE, device=str(device),
                            precision=ours_precision, init="content", seed=0)
     if stylize_module.scale_schedule(args.size, cfg.scales) != [args.size]:

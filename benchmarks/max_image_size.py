@@ -26,8 +26,8 @@ For every size tried it records the outcome and, next to it, what the library pr
   extrapolation, not a measurement); ``fits_with_full_history`` compares it with the memory the device had
   for the run (free before it, plus what was already allocated). Use ``--iterations 102`` to measure it.
 
-By default the library's own check is bypassed for the duration of each run (the name
-``nst_image.stylize.available_memory_bytes`` is wrapped to report unlimited memory), so that a size the
+By default the library's own check is bypassed for each run (``stylize_image`` is given
+``memory_limit=2**62``), so that a size the
 estimate would refuse is still tried and the estimate can be compared with reality; ``--respect-estimate``
 keeps the check and records ``refused_by_estimate`` instead.
 
@@ -46,7 +46,6 @@ Run ``python benchmarks/max_image_size.py --help``; results go to stdout as JSON
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import sys
 import time
@@ -104,20 +103,6 @@ def largest_ok(try_size: Callable[[int], bool], *, step: int, max_size: int) -> 
         else:
             bad = mid
     return good * step if good else None
-
-
-@contextlib.contextmanager
-def bypass_memory_check(enabled: bool):
-    """Make ``stylize_image``'s pre-run memory check pass, by wrapping the name it calls while the block runs."""
-    if not enabled:
-        yield
-        return
-    original = stylize_module.available_memory_bytes
-    stylize_module.available_memory_bytes = lambda device: 1 << 62
-    try:
-        yield
-    finally:
-        stylize_module.available_memory_bytes = original
 
 
 def _free_cuda() -> None:
@@ -196,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k in range(1, args.max_size // args.step + 1):
         if estimate(k * args.step) <= free_at_start:
             estimate_allows = k * args.step
-    cfg_defaults = ImageStyleConfig(content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
+    cfg_defaults = ImageStyleConfig.of(content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
                                     history_size=args.history_size)
     auto = {}
     auto_fn = getattr(stylize_module, "auto_image_size", None)
@@ -221,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         need = estimate(size)
         entry = {"size": size, "estimate_bytes": need, "free_before_bytes": free_before,
                  "estimate_refuses": need > free_before}
-        cfg = ImageStyleConfig(image_size=size, scales=(size,), content_layers=CONTENT_LAYERS,
+        cfg = ImageStyleConfig.of(image_size=size, scales=(size,), content_layers=CONTENT_LAYERS,
                                style_layers=STYLE_LAYERS, iterations=args.iterations, history_size=args.history_size,
                                device=str(device), precision=precision, init="content", seed=0,
                                log_every=args.iterations)
@@ -230,8 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = None
         try:
             content = resize_to(content_src, (size, size))
-            with bypass_memory_check(not args.respect_estimate):
-                result = stylize_image(content, style_src, cfg, extractor=extractor)
+            # Without --respect-estimate the memory check is told of unlimited memory, so that a size the
+            # estimate refuses is still tried.
+            result = stylize_image(content, style_src, cfg, extractor=extractor,
+                                   memory_limit=None if args.respect_estimate else 1 << 62)
             torch.cuda.synchronize(device)
             entry["outcome"] = "ok"
         except ResourceError as err:

@@ -112,7 +112,7 @@ def _save_png(image: Tensor, path: Path, labels: Sequence[str]) -> None:
 def image_case(args: argparse.Namespace, device: torch.device, notes: list[str]) -> dict:
     extractor, weights_used = load_extractor(args.weights, notes)
     extractor = extractor.to(device)
-    cfg = ImageStyleConfig(image_size=args.size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
+    cfg = ImageStyleConfig.of(image_size=args.size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
                            iterations=args.steps, device=str(device), init="content", seed=SEED)
     content = resize_long_side(load_image(args.content), args.size).unsqueeze(0).to(device)
     style = resize_long_side(load_image(args.style), args.size).unsqueeze(0).to(device)
@@ -177,7 +177,7 @@ def audio_case(args: argparse.Namespace, device: torch.device, notes: list[str])
     content_spec = spectral.log_magnitude(content_clip.samples.to(device), **spec_kw)  # (1, F, T)
     style_spec = spectral.log_magnitude(style_clip.samples.to(device), **spec_kw)
     extractor = RandomCNN(content_spec.shape[1], filters=args.filters, kernel_size=KERNEL_SIZE, seed=SEED).to(device)
-    cfg = AudioStyleConfig(iterations=args.audio_steps, filters=args.filters, kernel_size=KERNEL_SIZE,
+    cfg = AudioStyleConfig.of(iterations=args.audio_steps, filters=args.filters, kernel_size=KERNEL_SIZE,
                            extractor_seed=SEED, griffin_lim_iters=args.griffin_lim_iters, device=str(device),
                            seed=SEED, n_fft=N_FFT, hop_length=HOP)
     with torch.no_grad(), precision_context("fp32", device):
@@ -193,7 +193,7 @@ def audio_case(args: argparse.Namespace, device: torch.device, notes: list[str])
     for p in precisions_for(device):
         log(f"audio: {p}, {args.seconds:g} s, {args.audio_steps} steps, {args.filters} filters ...")
         with CaptureOptimize() as cap:
-            result = stylize_audio(content_clip, style_clip, cfg, extractor=extractor, precision=p)
+            result = stylize_audio(content_clip, style_clip, cfg, extractor=extractor, precision=p, on_segment=cap)
         if len(cap.results) != 1:
             notes.append(f"audio {p}: stylize_audio optimised {len(cap.results)} chunks; the first is compared")
         spec = cap.results[0].signal.detach()

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nst_core.registry import register_extractor
+
 __all__ = ["EXTRACTORS", "DEFAULT_IMAGE_SCALE", "MultiRandomCNN", "RandomCNN", "SpectrogramAsImage",
            "make_extractor", "soft_clamp", "spectrogram_to_image", "ulyanov_std"]
 
@@ -144,6 +146,16 @@ class RandomCNN(nn.Module):
         return (f"random CNN (Ulyanov & Lebedev 2016): Conv1d {self.n_freq} -> {self.filters}, "
                 f"kernel {self.kernel_size}, seed {self.seed}")
 
+    @property
+    def spec(self) -> dict:
+        """Everything that defines this extractor, for the trace."""
+        return {"name": "random-cnn", "n_freq": self.n_freq, "filters": self.filters,
+                "kernel_size": self.kernel_size, "seed": self.seed}
+
+    def activation_bytes(self, n_freq: int, frames: int, value_bytes: int = 4) -> int:
+        """Bytes one step keeps for ``frames`` frames: the conv and ReLU outputs and the ReLU's gradient."""
+        return 3 * self.filters * frames * value_bytes
+
     def extra_repr(self) -> str:
         return f"n_freq={self.n_freq}, filters={self.filters}, kernel_size={self.kernel_size}, seed={self.seed}"
 
@@ -223,6 +235,14 @@ class MultiRandomCNN(nn.Module):
                              for w, (n, taps, d) in self.kernels.items())
         return f"multi-width random CNN over {self.n_freq} bins ({branches}), seed {self.seed}"
 
+    @property
+    def spec(self) -> dict:
+        return {"name": "multi-random-cnn", "n_freq": self.n_freq, "widths": list(self.widths),
+                "filters": self.filters, "kernel_size": self.kernel_size, "seed": self.seed}
+
+    def activation_bytes(self, n_freq: int, frames: int, value_bytes: int = 4) -> int:
+        return 3 * self.filters * frames * value_bytes
+
     def forward(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:  # type: ignore[override]
         layers = _check_layers(layers, self.layer_names, "MultiRandomCNN")
         _check_spectrogram(x, self.n_freq, "MultiRandomCNN")
@@ -286,7 +306,8 @@ class SpectrogramAsImage(nn.Module):
     default_content_layers: tuple[str, ...] = ("relu4_2",)
     default_style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-    def __init__(self, backbone: Any, *, scale: float | None = None):
+    def __init__(self, backbone: Any, *, scale: float | None = None, spec: dict | None = None,
+                 memory: Any = None):
         super().__init__()
         if not callable(backbone):
             raise ValueError(f"SpectrogramAsImage needs a callable backbone(x, layers), got {type(backbone).__name__}")
@@ -295,6 +316,9 @@ class SpectrogramAsImage(nn.Module):
             raise ValueError(f"SpectrogramAsImage: scale must be finite and positive, got {scale!r}")
         self.backbone = backbone  # registered as a submodule when it is one, so .to(device) moves it
         self.scale = scale
+        self._spec = dict(spec or {"name": "vgg", "backbone": type(backbone).__name__})
+        self._spec["scale"] = scale
+        self._memory = memory
         for attr in ("default_content_layers", "default_style_layers"):
             if hasattr(backbone, attr):
                 setattr(self, attr, tuple(getattr(backbone, attr)))
@@ -323,11 +347,35 @@ class SpectrogramAsImage(nn.Module):
         name = type(self.backbone).__name__ + (f" ({inner})" if isinstance(inner, str) else "")
         return f"spectrogram as image (log1p / {self.scale:g}, low frequencies at the bottom) read by {name}"
 
+    @property
+    def spec(self) -> dict:
+        return dict(self._spec)
+
+    def activation_bytes(self, n_freq: int, frames: int, value_bytes: int = 4) -> int:
+        """The backbone's activations over an ``n_freq x frames`` picture (``memory(h, w, value_bytes)``, given
+        by whoever built this adapter); without it, a VGG-like guess of 64 channels per pixel at full size
+        doubled by each halving, which errs high."""
+        if self._memory is not None:
+            return int(self._memory(n_freq, frames, value_bytes))
+        return 3 * 64 * n_freq * frames * value_bytes * 4
+
     def forward(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:  # type: ignore[override]
         return self.backbone(self.to_image(x), layers)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
+
+
+def _build_random(config: Any, *, n_freq: int, log: Any = None) -> nn.Module:
+    return RandomCNN(n_freq, filters=config.filters, kernel_size=config.kernel_size, seed=config.extractor_seed)
+
+
+def _build_multi(config: Any, *, n_freq: int, log: Any = None) -> nn.Module:
+    return MultiRandomCNN(n_freq, filters=config.filters, kernel_size=config.kernel_size, seed=config.extractor_seed)
+
+
+register_extractor("audio", "random-cnn", _build_random)
+register_extractor("audio", "multi-random-cnn", _build_multi)
 
 
 def make_extractor(name: str, n_freq: int, *, seed: int = 0, backbone: Any = None, **kw: Any) -> nn.Module:

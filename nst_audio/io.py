@@ -365,7 +365,7 @@ def save_audio(
     """
     audio_format = check_audio_output(path, inputs)
     subtype = _check_subtype(path, audio_format, subtype)
-    out = check_output_path(path, inputs)
+    out = Path(path).expanduser()
     if not isinstance(samples, Tensor):
         raise TypeError(f"expected a torch.Tensor of samples, got {type(samples).__name__}")
     if samples.dim() not in (1, 2):

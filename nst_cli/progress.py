@@ -10,28 +10,29 @@ from nst_core import Step
 
 
 class ProgressBar:
-    """A tqdm bar over every step of every scale; losses refresh every ``log_every`` steps.
+    """A tqdm bar over every step of a run's plan; losses refresh every ``log_every`` steps.
 
-    ``restart_each_run``: the bar starts over when a new optimization begins (audio chunks and channels).
+    The total is known at the first step (steps per segment x segments); the description names the
+    segment (scale or chunk) when a plan has several.
     """
 
-    def __init__(self, total: int, *, log_every: int = 20, enabled: bool = True, desc: str = "stylizing",
-                 restart_each_run: bool = False):
-        self.total, self.log_every, self.enabled, self.desc = total, log_every, enabled, desc
-        self.restart_each_run = restart_each_run
+    def __init__(self, *, enabled: bool = True, desc: str = "stylizing", log_every: int = 20):
+        self.enabled, self.desc, self.log_every = enabled, desc, log_every
+        self.segments = 1
         self.bar: tqdm | None = None  # opened at the first step, so set-up messages and errors come first
 
     def __call__(self, step: Step) -> None:
+        self.segments = step.segments
         if not self.enabled:
             return
         if self.bar is None:
-            self.bar = tqdm(total=self.total, desc=self.desc, unit="step", file=sys.stderr, dynamic_ncols=True)
-        elif self.restart_each_run and step.index == 1:
-            self.bar.reset(total=step.total)
+            self.bar = tqdm(total=step.total * step.segments, desc=self.desc, unit="step", file=sys.stderr,
+                            dynamic_ncols=True)
+        if step.index == 1 and step.segments > 1:
+            self.bar.set_description(f"{self.desc} {step.segment + 1}/{step.segments}", refresh=False)
         self.bar.update(1)
         if step.index % self.log_every == 0 or step.index == step.total:
-            losses = step.losses
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k != "total"}, refresh=False)
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in step.losses.items() if k != "total"}, refresh=False)
 
     def write(self, msg: str) -> None:
         """Print a message without breaking the bar."""

@@ -7,6 +7,7 @@ from typing import Annotated, List, Optional, Tuple
 
 import typer
 
+from nst_core.config import resolve_config
 from nst_core.device import DEVICES, PRECISIONS
 
 # Defaults that depend on the device: a GPU gets the full settings, a CPU a run of a few minutes.
@@ -37,9 +38,9 @@ def compare_cmd(
     from nst_audio.stylize import AudioStyleConfig
     from nst_core import resolve_device
     from nst_image.stylize import ImageStyleConfig
+    from nst_jobs import format_command, run_comparison
 
-    from .commands import format_command
-    from .report import run_comparison
+    from .progress import ProgressBar
 
     if image is None and audio is None:
         raise typer.BadParameter("give --image CONTENT STYLE, --audio CONTENT STYLE, or both")
@@ -47,9 +48,10 @@ def compare_cmd(
     image_size = image_size or defaults["image_size"]
     iterations = iterations or defaults["iterations"]
     audio_iterations = audio_iterations or defaults["audio_iterations"]
-    icfg = ImageStyleConfig(image_size=image_size, iterations=iterations, weights=weights, device=device,
-                            precision=precision, seed=seed)
-    acfg = AudioStyleConfig(iterations=audio_iterations, device=device, precision=precision, seed=seed)
+    icfg = resolve_config(ImageStyleConfig, None, dict(image_size=image_size, iterations=iterations, weights=weights,
+                                                        device=device, precision=precision, seed=seed), owner="options")
+    acfg = resolve_config(AudioStyleConfig, None, dict(iterations=audio_iterations, device=device, precision=precision,
+                                                        seed=seed), owner="options")
     argv = ["nst", "compare"]
     if image is not None:
         argv += ["--image", str(image[0]), str(image[1]), "--image-size", str(image_size),
@@ -62,7 +64,7 @@ def compare_cmd(
              "-o", str(output)]
     index = run_comparison(output, image=image, audio=audio, image_config=icfg, audio_config=acfg,
                            weights=weights, vgg_audio=vgg_audio, force=force, command=format_command(argv),
-                           progress=progress, log=_say)
+                           progress=(lambda desc: ProgressBar(desc=desc)) if progress else None, log=_say)
     typer.echo(f"wrote {index} (open it in a browser) and {index.with_name('metrics.json')}")
 
 
@@ -73,7 +75,7 @@ def report_cmd(
     force: Annotated[bool, typer.Option("--force", help="Replace a report already in the folder.")] = False,
 ) -> None:
     """Write a report over earlier runs, from their traces."""
-    from .report import build_report
+    from nst_jobs import build_report
 
     index = build_report(traces, output, force=force, title=title, log=_say)
     typer.echo(f"wrote {index} (open it in a browser) and {index.with_name('metrics.json')}")

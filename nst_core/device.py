@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
-import resource
 import sys
 from typing import Iterator, Literal
 
 import numpy as np
 import torch
 
-from .errors import InputError
+from .config import ConfigError
+from .errors import ResourceError
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "fp32", "tf32", "bf16"]
@@ -24,7 +25,7 @@ def _mps_available() -> bool:
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is absent raises InputError."""
+    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is absent raises ConfigError (an InputError)."""
     if isinstance(name, torch.device):
         return name
     name = str(name).lower()
@@ -37,28 +38,28 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if base == "cuda":
         if not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto")
+            raise ConfigError("device cuda was asked for but no CUDA device is available; use device cpu or auto", "device")
         return torch.device(name)
     if base == "mps":
         if not _mps_available():
-            raise InputError("--device mps was asked for but MPS is not available; use --device cpu or auto")
+            raise ConfigError("device mps was asked for but MPS is not available; use device cpu or auto", "device")
         return torch.device("mps")
     if base == "cpu":
         return torch.device("cpu")
-    raise InputError(f"unknown device {name!r}; use one of {', '.join(DEVICES)}")
+    raise ConfigError(f"unknown device {name!r}; use one of {', '.join(DEVICES)}", "device")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` is TF32 on CUDA and fp32 elsewhere; TF32 needs CUDA, bf16 works on CUDA and CPU."""
     precision = str(precision).lower()
     if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}", "precision")
     if precision == "auto":
         return "tf32" if device.type == "cuda" else "fp32"
     if precision == "tf32" and device.type != "cuda":
-        raise InputError(f"--precision tf32 needs a CUDA device (running on {device.type}); use fp32 or bf16")
+        raise ConfigError(f"precision tf32 needs a CUDA device (running on {device.type}); use fp32 or bf16", "precision")
     if precision == "bf16" and device.type == "mps":
-        raise InputError("--precision bf16 is not supported on mps; use fp32")
+        raise ConfigError("precision bf16 is not supported on mps; use fp32", "precision")
     return precision
 
 
@@ -96,17 +97,50 @@ def seed_everything(seed: int | None) -> None:
     torch.manual_seed(seed)
 
 
+def _proc_status_kib(key: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (Linux), or None where there is no such file."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory reading for this run.
+
+    CUDA: the allocator's peak. CPU on Linux: the process's peak resident size (VmHWM), reset through
+    /proc/self/clear_refs, so that a second run in one process (``nst compare``) reports its own peak.
+    Elsewhere the CPU reading stays the process's lifetime peak (:func:`peak_memory_bytes` says which).
+    """
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    elif device.type == "cpu":
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
 
 
 def peak_memory_bytes(device: torch.device) -> int:
-    """Peak memory of the run: allocated device memory on CUDA, the process's peak resident size on CPU."""
+    """Peak memory since :func:`reset_peak_memory`: allocated device memory on CUDA; on the CPU the peak
+    resident size (Linux: since the reset; macOS/BSD: the process's lifetime peak from ``resource``;
+    Windows: 0, as there is no such reading without extra packages)."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
     if device.type == "mps":
         return int(torch.mps.driver_allocated_memory())
+    hwm = _proc_status_kib("VmHWM")
+    if hwm is not None:
+        return hwm * 1024
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return 0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
 
@@ -123,8 +157,6 @@ def available_memory_bytes(device: torch.device) -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    import os
-
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
@@ -142,3 +174,24 @@ def device_description(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``1.5 KB``: binary units, one decimal."""
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1024 or unit == "EB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} EB"
+
+
+def require_memory(need: int, device: torch.device, *, what: str, advice: str, param: str | None = None,
+                   have: int | None = None) -> None:
+    """Refuse work that would not fit: ResourceError (exit 5) when ``need`` bytes exceed what the device has.
+
+    ``what`` names the work (``image_size 4096 (4096x3072 px)``), ``advice`` says what to change.
+    """
+    have = available_memory_bytes(device) if have is None else have
+    if need > have:
+        raise ResourceError(f"{what} would need about {human_bytes(need)} on {device.type} but about "
+                            f"{human_bytes(have)} is available; {advice}", param)

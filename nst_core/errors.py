@@ -7,9 +7,16 @@ def one_line(text: object) -> str:
 
 
 class NSTError(Exception):
-    """Base of every error the toolkit raises on purpose. ``str(err)`` is a complete one-line message."""
+    """Base of every error the toolkit raises on purpose. ``str(err)`` is a complete one-line message.
+
+    ``param``: the config field (or fields) the message names, if any (the CLI says their flags instead).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", param: str | tuple[str, ...] | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 class InputError(NSTError):

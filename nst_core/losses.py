@@ -146,7 +146,10 @@ def blend_grams(grams: Sequence[Mapping[str, Tensor]], weights: Sequence[float] 
         weights = [1.0] * n
     if len(weights) != n:
         raise ValueError(f"{len(weights)} blend weights given for {n} style inputs")
-    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or max(weights) <= 0:
         raise ValueError("blend weights must be finite, non-negative and not all zero")
-    total = float(sum(weights))
+    # Divided by the largest first: the sum of weights near the float maximum (1e308, 1e308) would overflow.
+    top = float(max(weights))
+    weights = [float(w) / top for w in weights]
+    total = sum(weights)
     return {layer: sum((w / total) * g[layer] for w, g in zip(weights, grams)) for layer in grams[0]}

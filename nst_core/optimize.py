@@ -14,6 +14,7 @@ from typing import Callable, Literal, Sequence
 import torch
 from torch import Tensor
 
+from .config import option, validate
 from .device import peak_memory_bytes, precision_context, reset_peak_memory, synchronize
 
 LossFn = Callable[[Tensor], "dict[str, Tensor]"]
@@ -25,39 +26,34 @@ DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
 
 @dataclass(frozen=True)
 class OptimizeConfig:
-    """Settings of :func:`optimize`.
+    """Settings of :func:`optimize`, nested in each front end's config as ``optimize``.
 
     steps : number of loss evaluations (one gradient each).
     optimizer : ``lbfgs`` (default, as neural-style) or ``adam``.
     learning_rate : step size; ``None`` takes the optimizer's default (L-BFGS 1.0, Adam 0.02).
     history_size : L-BFGS memory; costs ``2 * history_size`` copies of the signal.
     log_every : steps between host reads of the loss (NaN check, progress).
-    precision : ``fp32``, ``tf32`` or ``bf16`` (resolved by the front end from ``auto``).
     max_step : L-BFGS only: largest change of any signal element in one step (a trust region that
         needs no host read); ``None`` leaves steps unbounded, as torch.optim.LBFGS without line search.
+
+    >>> OptimizeConfig(optimizer="adam").lr
+    0.02
     """
 
-    steps: int = 500
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    learning_rate: float | None = None
-    history_size: int = 100
-    log_every: int = 20
-    precision: str = "fp32"
-    max_step: float | None = None
+    steps: int = option(500, kind="int", min=1, flags=("--iterations", "--num-iterations"), aliases=("iterations",),
+                        help="Optimization steps (gradient evaluations) per scale or chunk.")
+    optimizer: Literal["lbfgs", "adam"] = option("lbfgs", choices=tuple(DEFAULT_LEARNING_RATE),
+                                                 help="lbfgs (as neural-style) or adam.")
+    learning_rate: float | None = option(None, kind="float", min=0.0, min_open=True, optional=True,
+                                         help="Step size (default: 1 for L-BFGS, 0.02 for Adam).")
+    history_size: int = option(100, kind="int", min=1, help="L-BFGS memory: 2 x this many copies of the signal.")
+    log_every: int = option(20, kind="int", min=1, help="Steps between loss readouts (NaN check, progress).")
+    max_step: float | None = option(None, kind="float", min=0.0, min_open=True, optional=True, zero_is_none=True,
+                                    help="L-BFGS trust region: largest change of any signal element in one step "
+                                         "(0: no limit).")
 
     def __post_init__(self):
-        if self.steps < 1:
-            raise ValueError("steps must be at least 1")
-        if self.optimizer not in DEFAULT_LEARNING_RATE:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; use lbfgs or adam")
-        if self.history_size < 1:
-            raise ValueError("history_size must be at least 1")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError("learning_rate must be positive")
-        if self.log_every < 1:
-            raise ValueError("log_every must be at least 1")
-        if self.max_step is not None and not self.max_step > 0:
-            raise ValueError("max_step must be positive")
+        validate(self)
 
     @property
     def lr(self) -> float:
@@ -67,15 +63,18 @@ class OptimizeConfig:
 class Step:
     """What a callback sees after each step. Values on the device are read only when asked for.
 
-    index : steps done so far (1-based). total : steps planned. seconds : host time since the start
-    (not synchronised, so it runs ahead of the device between logging intervals). signal : the
-    current signal (detached, on the device; do not modify).
+    index : steps done so far in this segment (1-based). total : steps planned for it. seconds : host
+    time since the segment's start (not synchronised, so it runs ahead of the device between logging
+    intervals). signal : the current signal (detached, on the device; do not modify). segment,
+    segments : which segment of a :class:`nst_core.Plan` this is (0-based) and how many there are.
     """
 
-    __slots__ = ("index", "total", "seconds", "signal", "_trace", "_names")
+    __slots__ = ("index", "total", "seconds", "signal", "segment", "segments", "_trace", "_names")
 
-    def __init__(self, index: int, total: int, seconds: float, signal: Tensor, trace: Tensor, names: Sequence[str]):
+    def __init__(self, index: int, total: int, seconds: float, signal: Tensor, trace: Tensor, names: Sequence[str],
+                 segment: int = 0, segments: int = 1):
         self.index, self.total, self.seconds, self.signal = index, total, seconds, signal
+        self.segment, self.segments = segment, segments
         self._trace, self._names = trace, names
 
     @property
@@ -227,8 +226,8 @@ class LBFGS:
 
 
 def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = OptimizeConfig(), *,
-             project: Callable[[Tensor], Tensor] | None = None,
-             callbacks: Sequence[Callable[[Step], None]] = ()) -> Result:
+             precision: str = "fp32", project: Callable[[Tensor], Tensor] | None = None,
+             callbacks: Sequence[Callable[[Step], None]] = (), segment: tuple[int, int] = (0, 1)) -> Result:
     """Minimise ``loss_fn(signal)["total"]`` starting from ``signal0``.
 
     Parameters
@@ -238,11 +237,15 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
     loss_fn : callable
         ``loss_fn(signal) -> dict[str, Tensor]`` of scalar terms including ``"total"``.
     config : OptimizeConfig
+    precision : str
+        ``fp32``, ``tf32`` or ``bf16`` (already resolved from ``auto``), see :func:`precision_context`.
     project : callable, optional
         Maps the signal back into its valid set after every update (an image's [0, 1] range,
         a non-negative log-magnitude); the modality's hook into the loop.
     callbacks : sequence of callable
         Called with a :class:`Step` after every step.
+    segment : (index, count)
+        Where this run sits in a plan; passed on to the callbacks' :class:`Step`.
 
     Returns
     -------
@@ -274,7 +277,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
     synchronize(device)
     start = time.perf_counter()
     for i in range(steps):
-        with precision_context(config.precision, device):
+        with precision_context(precision, device):
             terms = loss_fn(x)
         total = terms["total"]
         (grad,) = torch.autograd.grad(total, x)
@@ -299,7 +302,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         steps_run = i + 1
         if callbacks:
             now = time.perf_counter() - start
-            view = Step(steps_run, steps, now, x.detach(), trace, names)
+            view = Step(steps_run, steps, now, x.detach(), trace, names, *segment)
             for cb in callbacks:
                 cb(view)
         if steps_run % config.log_every == 0 or steps_run == steps:
@@ -324,7 +327,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         steps_run=steps_run,
         seconds=seconds,
         seconds_per_step=seconds / max(steps_run, 1),
-        precision=config.precision,
+        precision=precision,
         device=str(device),
         peak_memory_bytes=peak_memory_bytes(device),
         optimizer=config.optimizer,

@@ -14,7 +14,9 @@ import torch
 
 from .fileio import write_text_atomic
 
-TRACE_FORMAT = "nst-trace/1"
+TRACE_FORMAT = "nst-trace/2"
+#: Formats this version reads: /1 kept the optimizer settings flat beside the others (see nst_core.config).
+READABLE_TRACE_FORMATS = ("nst-trace/1", TRACE_FORMAT)
 
 
 def json_safe(value: Any) -> Any:
@@ -34,8 +36,6 @@ def json_safe(value: Any) -> Any:
         return [json_safe(v) for v in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
     return str(value)
 
 

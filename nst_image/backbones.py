@@ -52,6 +52,38 @@ def check_layers(arch: str, layers: Sequence[str]) -> None:
                          f"relu{len(VGG_BLOCKS[arch])}_{VGG_BLOCKS[arch][-1]} (conv, relu or pool + block_index)")
 
 
+def deepest_layer(arch: str, layers: Sequence[str]) -> str:
+    """The layer of ``layers`` furthest into the network (where a forward pass may stop)."""
+    names = layer_names(arch)
+    return names[max(names.index(n) for n in layers)]
+
+
+def min_side(arch: str, layers: Sequence[str]) -> int:
+    """Smallest side in px the network can read up to the deepest of ``layers``: each 2x2 pooling on the
+    way halves the map, which must keep at least one pixel (16 px to relu5_1, 8 px to relu4_2)."""
+    names = layer_names(arch)
+    pools = sum(1 for n in names[: names.index(deepest_layer(arch, layers))] if n.startswith("pool"))
+    return 2 ** pools
+
+
+def activation_elements(height: int, width: int, arch: str, deepest: str) -> tuple[int, int]:
+    """(activations a backward pass keeps, widest single activation) of a pass to ``deepest`` over a
+    ``height x width`` picture, in elements: every conv and ReLU output and every pooled map."""
+    names = layer_names(arch)
+    elems, widest, block = 0, 0, 0
+    h, w = height, width
+    for name in names[: names.index(deepest) + 1]:
+        if name.startswith("pool"):
+            h, w = max(h // 2, 1), max(w // 2, 1)
+            block += 1
+            elems += BLOCK_CHANNELS[block - 1] * h * w
+            continue
+        n = BLOCK_CHANNELS[block] * h * w
+        elems += n
+        widest = max(widest, n)
+    return elems, widest
+
+
 class VGGFeatures(nn.Module):
     """Frozen VGG feature extractor.
 

@@ -349,7 +349,7 @@ def save_image(image: Tensor, path: str | os.PathLike, *, inputs: Iterable[str |
         writable, or writing fails (disk full, size beyond the format's limit, ...).
     """
     image_format = check_image_output(path, inputs)
-    out = check_output_path(path, inputs)
+    out = Path(path).expanduser()
     picture = to_pil(image)
     try:
         with atomic_path(out) as tmp:

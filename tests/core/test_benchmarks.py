@@ -174,17 +174,6 @@ def test_size_probe_on_cpu_is_not_measured(capsys):
     assert run_all.case_kind(doc) == "max_image_size"
 
 
-def test_memory_check_bypass_is_restored():
-    from nst_image import stylize as stylize_module
-
-    original = stylize_module.available_memory_bytes
-    with max_image_size.bypass_memory_check(True):
-        assert stylize_module.available_memory_bytes(torch.device("cpu")) >= 1 << 62
-    assert stylize_module.available_memory_bytes is original
-
-
-# --------------------------------------------------------------------------- precision_quality helpers
-
 def test_precision_comparison_figure():
     a = torch.zeros(3, 8, 10)
     b = a.clone()

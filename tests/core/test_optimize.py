@@ -424,7 +424,7 @@ _CUDA = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reas
 ])
 def test_optimize_on_device_and_precision(tiny_extractor, device, precision):
     loss_fn, x0 = _texture_problem(tiny_extractor, device)
-    r = optimize(x0, loss_fn, OptimizeConfig(steps=30, log_every=10, precision=precision),
+    r = optimize(x0, loss_fn, OptimizeConfig(steps=30, log_every=10), precision=precision,
                  project=lambda x: x.clamp(0, 1))
     assert r.signal.device.type == device and r.signal.dtype == torch.float32
     assert r.device.startswith(device) and r.precision == precision and r.stopped is None

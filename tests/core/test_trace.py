@@ -26,7 +26,7 @@ def test_run_trace_is_strict_json_with_format_and_sums():
                     extra={"note": "x"})
     text = json.dumps(doc, allow_nan=False)  # strict JSON: would raise on NaN/inf
     back = json.loads(text)
-    assert back["format"] == TRACE_FORMAT == "nst-trace/1"
+    assert back["format"] == TRACE_FORMAT == "nst-trace/2"
     assert back["modality"] == "image" and back["output"] == "out.png" and back["note"] == "x"
     assert back["steps"] == 10
     assert back["seconds"] == runs[0]["seconds"] + runs[1]["seconds"]

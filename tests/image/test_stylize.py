@@ -144,7 +144,7 @@ def test_trace_records_every_setting_and_step(demo_inputs, tmp_path):
                       image_size=32, iterations=6, seed=0, device="cpu")
     out = r.save(tmp_path / "out.png")
     doc = json.loads((tmp_path / "out.trace.json").read_text())
-    assert out.exists() and doc["format"] == "nst-trace/1" and doc["modality"] == "image"
+    assert out.exists() and doc["format"] == "nst-trace/2" and doc["modality"] == "image"
     assert set(doc["settings"]) == set(ImageStyleConfig.__dataclass_fields__)
     run = doc["runs"][0]
     assert len(run["trace"]["style"]) == 6 and run["steps_run"] == 6
@@ -170,7 +170,7 @@ def test_memory_estimate_and_refusal(demo_inputs):
     small = estimate_memory_bytes(256, 256)
     big = estimate_memory_bytes(512, 512)
     assert 3.5 < (big - 80 * 2**20) / (small - 80 * 2**20) < 4.5  # scales with the pixel count
-    with pytest.raises(ResourceError, match=r"would need about .*TB.*--image-size \d+ or less"):
+    with pytest.raises(ResourceError, match=r"would need about .*TB.*image_size \d+ or less"):
         stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size=100000, iterations=1, device="cpu")
 
@@ -196,7 +196,7 @@ def test_auto_image_size_is_the_content_size_or_what_fits(demo_inputs, monkeypat
     r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size="auto", iterations=1, device="cpu", log=said.append)
     assert r.image.shape == (3, 48, 64) and r.trace["image_size"] == 64
-    assert any("--image-size auto: 64 px" in m for m in said)
+    assert any("image_size auto: 64 px" in m for m in said)
     with pytest.raises(InputError, match="whole number"):
         stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size="big", iterations=1)
@@ -206,3 +206,15 @@ def test_unknown_layer_is_an_input_error(demo_inputs):
     with pytest.raises(InputError, match="relu9_9"):
         stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size=32, iterations=1, style_layers=("relu9_9",))
+
+
+def test_memory_limit_replaces_what_the_device_reports(demo_inputs):
+    """The size probe's seam: a limit below the estimate refuses (exit code 5), a huge one lets the run through."""
+    need = estimate_memory_bytes(48, 64, arch="vgg16")
+    with pytest.raises(ResourceError, match="image_size 64"):
+        stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size=64, iterations=1, device="cpu", memory_limit=need - 1)
+    r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
+                      image_size=64, iterations=1, device="cpu", memory_limit=1 << 62)
+    assert r.image.shape == (3, 48, 64)
+    assert ResourceError.exit_code == 5

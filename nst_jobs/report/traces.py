@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from nst_core import InputError
 from nst_core.errors import one_line
-from nst_core.trace import TRACE_FORMAT
+from nst_core.trace import READABLE_TRACE_FORMATS, TRACE_FORMAT
 
 MODALITIES = ("image", "audio")
 _REQUIRED = ("modality", "settings", "runs", "inputs")
@@ -69,7 +69,7 @@ def load_trace(path: str | os.PathLike) -> dict:
                          "re-run the job that wrote it") from None
     if not isinstance(doc, dict) or "format" not in doc:
         raise InputError(f"{p} is not an nst trace (no 'format' field); pass the .trace.json files nst writes")
-    if doc["format"] != TRACE_FORMAT:
+    if doc["format"] not in READABLE_TRACE_FORMATS:
         raise InputError(f"trace {p} has format {one_line(doc['format'])!r} but this version reads {TRACE_FORMAT!r}; "
                          "re-run that job with this version to get a new trace")
     missing = [k for k in _REQUIRED if k not in doc]
@@ -86,7 +86,36 @@ def load_trace(path: str | os.PathLike) -> dict:
             series = r["trace"].get(key)
             if not isinstance(series, list) or not all(v is None or isinstance(v, (int, float)) for v in series):
                 raise InputError(f"trace {p} has no per-step {key} losses; re-run the job that wrote it")
+    _check_fields(doc, p)
     return doc
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_fields(doc: dict, p: Path) -> None:
+    """Every field a report reads has the type it must have, so a hand-edited trace fails here in one line."""
+    def broken(what: str) -> InputError:
+        return InputError(f"trace {p} is broken ({what}); re-run the job that wrote it")
+
+    for key in ("steps", "seconds", "peak_memory_bytes", "griffin_lim_seconds", "duration_seconds"):
+        if doc.get(key) is not None and not _is_number(doc[key]):
+            raise broken(f"{key!r} is {type(doc[key]).__name__}, not a number")
+    for key in ("settings", "inputs"):
+        if not isinstance(doc[key], dict):
+            raise broken(f"{key!r} is not a mapping")
+    if doc.get("metrics") is not None and not isinstance(doc["metrics"], dict):
+        raise broken("'metrics' is not a mapping")
+    for i, r in enumerate(doc["runs"]):
+        if r.get("seconds") is not None and not _is_number(r["seconds"]):
+            raise broken(f"run {i + 1}'s 'seconds' is not a number")
+        timeline = r.get("timeline") or []
+        if not isinstance(timeline, list) or not all(
+                isinstance(t, list) and len(t) == 2 and all(_is_number(v) for v in t) for t in timeline):
+            raise broken(f"run {i + 1}'s 'timeline' is not a list of [step, seconds] pairs")
+        if "total" in r["trace"] and not isinstance(r["trace"]["total"], list):
+            raise broken(f"run {i + 1}'s 'total' losses are not a list")
 
 
 def _existing(name: str | None, trace_path: Path, what: str, *, beside: bool = False) -> Path:

@@ -252,7 +252,7 @@ def build_report(trace_paths: Sequence[str | os.PathLike], out_dir: str | os.Pat
 def _render(**context: Any) -> str:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("nst_cli.report", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("nst_jobs.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     return env.get_template("index.html.j2").render(**context)

@@ -6,11 +6,11 @@ import contextlib
 import dataclasses
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from nst_core import InputError, OutputError
+from nst_core import InputError, OutputError, trace_path
 
-from .build import build_report, check_report_folder
+from .report.build import build_report, check_report_folder
 
 RUNS_FOLDER = "runs"
 
@@ -28,14 +28,10 @@ def _planned_outputs(out: Path, image, audio, vgg_audio: bool) -> dict[str, Path
     return plan
 
 
-def _trace_of(path: Path) -> Path:
-    return path.with_name(path.stem + ".trace.json")
-
-
 def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathLike] | None = None,
                    audio: Sequence[str | os.PathLike] | None = None, image_config=None, audio_config=None,
                    weights: str = "auto", vgg_audio: bool = True, image_extractor=None, force: bool = False,
-                   command: str | None = None, progress: bool = False,
+                   command: str | None = None, progress: Callable[[str], Any] | None = None,
                    log: Callable[[str], None] | None = None) -> Path:
     """Stylize ``image`` = (content, style) and ``audio`` = (content, style), then build the report.
 
@@ -44,6 +40,8 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
     Results and their traces go to ``out_dir/runs/``; the report to ``out_dir/index.html``. Everything
     is checked before any work: existing results are replaced only with ``force``.
     ``image_extractor``: a ready backbone (by default built once from ``weights`` and shared).
+    ``progress``: ``progress(description)`` returns a step callback for one run, with ``write(message)``
+    and ``close()`` (the CLI's progress bar); None shows nothing.
     Returns the path of ``index.html``.
     """
     from nst_audio.io import check_audio_output, load_audio
@@ -67,7 +65,7 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
     out = check_report_folder(out_dir, force=force, inputs=inputs)
     plan = _planned_outputs(out, image, audio, vgg_audio)
     for path in plan.values():
-        for target in (path, _trace_of(path)):
+        for target in (path, trace_path(path)):
             if target.resolve() in {p.resolve() for p in inputs}:
                 raise OutputError(f"{target} is also an input; choose another report folder so the input is kept")
             if target.exists() and not force:
@@ -87,56 +85,61 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
         raise
 
 
+class _Quiet:
+    def __call__(self, step) -> None:
+        pass
+
+    def write(self, message: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _run(out: Path, plan: dict[str, Path], image, audio, image_config, audio_config, weights: str, vgg_audio: bool,
-         image_extractor, command: str | None, progress: bool, say: Callable[[str], None]) -> Path:
-    from nst_audio.extractors import SpectrogramAsImage
+         image_extractor, command: str | None, progress, say: Callable[[str], None]) -> Path:
     from nst_audio.stylize import AudioStyleConfig, stylize_audio
-    from nst_image.stylize import ImageStyleConfig, scale_schedule, stylize_image
+    from nst_image.stylize import ImageStyleConfig, stylize_image
     from nst_image.weights import build_extractor
 
-    from ..progress import ProgressBar
+    from .extractors import spectrogram_vgg
 
     icfg = image_config or ImageStyleConfig()
     acfg = audio_config or AudioStyleConfig()
-    needs_backbone = image is not None or (audio is not None and vgg_audio)
+    if weights != icfg.weights:
+        icfg = dataclasses.replace(icfg, weights=weights)
     backbone = image_extractor
-    if backbone is None and needs_backbone:
+    if backbone is None and (image is not None or (audio is not None and vgg_audio)):
         backbone = build_extractor(weights, backbone=icfg.backbone, pooling=icfg.pooling,
                                    layout=icfg.weights_layout, log=say)
     traces: list[Path] = []
-
-    def bar(total: int, desc: str, restart: bool = False) -> ProgressBar:
-        return ProgressBar(total, log_every=20, enabled=progress, desc=desc, restart_each_run=restart)
+    bar_for = progress or (lambda _desc: _Quiet())
 
     if image is not None:
         say(f"image: {Path(image[0]).name} in the style of {Path(image[1]).name}")
-        if weights != icfg.weights:
-            icfg = dataclasses.replace(icfg, weights=weights)
-        if icfg.image_size == "auto":  # the schedule is known once the size is: one bar per scale
-            pb = bar(icfg.iterations, "image", restart=True)
-        else:
-            pb = bar(icfg.iterations * len(scale_schedule(icfg.image_size, icfg.scales)), "image")
+        pb = bar_for("image")
         try:
             result = stylize_image(image[0], [image[1]], icfg, extractor=backbone, callbacks=[pb], log=pb.write)
         finally:
             pb.close()
         result.save(plan["image"])
-        traces.append(_trace_of(plan["image"]))
+        traces.append(trace_path(plan["image"]))
 
     if audio is not None:
         runs = [("audio", acfg, None)]
-        if vgg_audio:
-            runs.append(("audio-vgg", dataclasses.replace(acfg, extractor="vgg"), SpectrogramAsImage(backbone)))
+        if vgg_audio:  # the same backbone and weights as the image run, read by the registry's vgg adapter
+            vgg_cfg = dataclasses.replace(acfg, extractor="vgg", weights=weights, backbone=icfg.backbone,
+                                          pooling=icfg.pooling, weights_layout=icfg.weights_layout)
+            runs.append(("audio-vgg", vgg_cfg, spectrogram_vgg(backbone, weights=weights)))
         for key, cfg, extractor in runs:
             say(f"audio ({cfg.extractor}): {Path(audio[0]).name} with the timbre of {Path(audio[1]).name}")
-            pb = bar(cfg.iterations, f"audio ({cfg.extractor})", restart=True)
+            pb = bar_for(f"audio ({cfg.extractor})")
+            extra = {"extractor": extractor} if extractor is not None else {}
             try:
-                result = stylize_audio(audio[0], [audio[1]], cfg, extractor=extractor, callbacks=[pb], log=pb.write)
+                result = stylize_audio(audio[0], [audio[1]], cfg, callbacks=[pb], log=pb.write, **extra)
             finally:
                 pb.close()
-            if extractor is not None:
-                result.trace["extractor_weights"] = weights
             result.save(plan[key])
-            traces.append(_trace_of(plan[key]))
+            traces.append(trace_path(plan[key]))
 
     return build_report(traces, out, force=True, command=command, log=say)
