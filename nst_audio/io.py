@@ -13,6 +13,7 @@ import gc
 import math
 import operator
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,8 +202,36 @@ def _positive_int(value: object, name: str, unit: str, *, minimum: int = 1) -> i
     return number
 
 
+_SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _check_complete(file: Path) -> None:
+    """Refuse a WAV/AIFF file cut short: its header promises more sample bytes than the file holds.
+
+    libsndfile reads what is there without a word, noting ``data : N (should be M)`` in its header dump;
+    a streamed file's placeholder size (0 or 0xFFFFFFFF) is not a promise and passes.
+    """
+    try:
+        with sf.SoundFile(file) as f:
+            info, rate, channels, frames = f.extra_info, f.samplerate, f.channels, f.frames
+            width = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
+                     "DOUBLE": 8}.get(f.subtype)
+    except Exception:
+        return  # _decode reports files libsndfile cannot open
+    m = _SHORT_CHUNK.search(info)
+    if not m:
+        return
+    declared, present = int(m.group(1)), int(m.group(2))
+    if declared in (0, 0xFFFFFFFF) or present >= declared:
+        return
+    promised = f"{declared / (width * channels * rate):.2f} s" if width else f"{declared} bytes"
+    raise InputError(f"audio file {file} is truncated: its header promises {promised} of audio but the file holds "
+                     f"{frames / rate:.2f} s; re-export or re-download it")
+
+
 def _decode(file: Path) -> tuple[np.ndarray, int]:
     """Decode ``file`` to ``((N, C) float32 array, sample rate in Hz)``; InputError if nothing can read it."""
+    _check_complete(file)
     try:
         data, rate = sf.read(file, dtype="float32", always_2d=True)
         return data, int(rate)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import operator
 import os
+import warnings
+import zlib
 from pathlib import Path
 from typing import Iterable
 
@@ -104,8 +106,14 @@ def load_image(path: str | os.PathLike) -> Tensor:
     try:
         if file.stat().st_size == 0:
             raise InputError(f"image {file} is empty (0 bytes); re-export or re-download it")
-        with Image.open(file) as image:
+        with warnings.catch_warnings():
+            # Above 89 Mpx Pillow warns in two lines (and refuses above 179 Mpx, reported below as one line).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(file)
+        with image:
             _check_min_side(image.size, file)
+            if image.format == "PNG":
+                _check_png_complete(file)
             # load() forces the full decode here, so a truncated file fails now with a clear
             # message instead of later; LOAD_TRUNCATED_IMAGES is deliberately left off.
             image.load()
@@ -140,6 +148,65 @@ def load_image(path: str | os.PathLike) -> Tensor:
             f"image {file} cannot be decoded ({reason}); the file may be truncated or corrupt, re-export it"
         ) from None
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_expected_bytes(width: int, height: int, bit_depth: int, colour: int, interlaced: bool) -> int:
+    """Bytes of the filtered scanlines a complete PNG of this header decompresses to."""
+    bits = bit_depth * _PNG_CHANNELS.get(colour, 4)
+    line = lambda w: 1 + (w * bits + 7) // 8 if w else 0  # noqa: E731 (a filter byte per row)
+    if not interlaced:
+        return height * line(width)
+    total = 0
+    for x0, y0, dx, dy in _ADAM7:
+        w, h = max(0, (width - x0 + dx - 1) // dx), max(0, (height - y0 + dy - 1) // dy)
+        total += h * line(w) if w else 0
+    return total
+
+
+def _check_png_complete(file: Path) -> None:
+    """Refuse a PNG whose image data ends before its header's size: Pillow decodes such a file without a
+    word and leaves the missing rows black. Reads the IDAT stream once, decompressing in bounded pieces."""
+    with open(file, "rb") as f:
+        if f.read(8) != _PNG_SIGNATURE:
+            return
+        expected, got = None, 0
+        inflate = zlib.decompressobj()
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                break
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind == b"IHDR":
+                data = f.read(length)
+                width, height = int.from_bytes(data[0:4], "big"), int.from_bytes(data[4:8], "big")
+                expected = _png_expected_bytes(width, height, data[8], data[9], data[12] == 1)
+                f.seek(4, 1)
+                continue
+            if kind == b"IEND":
+                break
+            if kind != b"IDAT":
+                f.seek(length + 4, 1)
+                continue
+            chunk = f.read(length)
+            f.seek(4, 1)
+            while chunk and not inflate.eof:
+                try:
+                    out = inflate.decompress(chunk, 1 << 20)
+                except zlib.error:
+                    return  # damaged data: Pillow's decoder reports it
+                got += len(out)
+                chunk = inflate.unconsumed_tail
+            if expected is not None and got >= expected:
+                return
+    if expected is not None and got < expected:
+        rows = f"{got / expected:.1%}" if expected else "none"
+        raise InputError(f"image {file} is truncated or corrupt: its header promises {width}x{height} px but its data ends "
+                         f"after {rows} of it; re-export or re-download it")
 
 
 def _check_min_side(size: tuple[int, int], file: Path) -> None:
