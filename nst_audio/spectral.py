@@ -401,7 +401,7 @@ def _fit_frames(spec: Tensor, n_frames: int) -> Tensor:
 
 def griffin_lim(magnitude: Tensor, *, n_fft: int, hop_length: int, window: str = "hann", n_iter: int = 100,
                 momentum: float = 0.99, init_phase: Tensor | None = None, length: int | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
+                generator: torch.Generator | None = None, fixed_frames: Tensor | None = None) -> Tensor:
     """Waveform whose STFT magnitude approximates ``magnitude``, by fast Griffin-Lim.
 
     Fast Griffin-Lim (Perraudin, Balazs & Søndergaard 2013) alternates the projection onto spectrograms with the
@@ -434,6 +434,9 @@ def griffin_lim(magnitude: Tensor, *, n_fft: int, hop_length: int, window: str =
     generator : torch.Generator, optional
         Source of the random initial phase, for reproducible runs; the phase is drawn on the generator's device
         and moved to ``magnitude``'s. Ignored when ``init_phase`` is given.
+    fixed_frames : Tensor, optional
+        Complex ``(..., F, k)``: the first ``k`` frames are held at these values at every iteration (the
+        frames a block shares with the block before it, see :class:`StreamingGriffinLim`).
 
     Returns
     -------
@@ -472,6 +475,9 @@ def griffin_lim(magnitude: Tensor, *, n_fft: int, hop_length: int, window: str =
     n_frames = magnitude.shape[-1]
     inverse_envelope = _inverse_envelope(win, hop_length, n_frames, True, length)
     t = magnitude * torch.polar(torch.ones_like(phase), phase)  # P_magnitude(t_0)
+    k = 0 if fixed_frames is None else fixed_frames.shape[-1]
+    if k:
+        t = torch.cat([fixed_frames.to(t), t[..., k:]], dim=-1)
     c_prev: Tensor | None = None
     for _ in range(n_iter):
         wave = _istft(t, n_fft, hop_length, win, True, length, inverse_envelope)
@@ -483,6 +489,8 @@ def griffin_lim(magnitude: Tensor, *, n_fft: int, hop_length: int, window: str =
         # P_magnitude: keep the phase, impose the magnitude. sgn(t) = t / |t| (0 where t = 0, as librosa's
         # t / (|t| + tiny)), cheaper than abs and a complex division.
         t = torch.sgn(t) * magnitude
+        if k:
+            t[..., :k] = fixed_frames
     return _istft(t, n_fft, hop_length, win, True, length, inverse_envelope)
 
 
@@ -511,3 +519,155 @@ def spectral_convergence_db(magnitude: Tensor, wave: Tensor, *, n_fft: int = 204
         raise SpectralArgumentError("magnitude is all zeros: spectral convergence is undefined")
     numerator = torch.linalg.vector_norm(estimate - target).item()
     return -math.inf if numerator == 0.0 else 20.0 * math.log10(numerator / denominator)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# streaming: analysis and synthesis of a long clip a block at a time
+
+
+def stft_frames(wave: Tensor, start: int, stop: int, *, n_fft: int = 2048, hop_length: int = 512,
+                window: str = "hann") -> Tensor:
+    """Frames ``[start, stop)`` of the centred :func:`stft` of ``wave``, from only the samples they cover.
+
+    wave: (..., N) real. Returns (..., F, stop - start) complex, equal to ``stft(wave)[..., start:stop]``
+    without computing the rest: a long clip is analysed chunk by chunk in memory that does not grow with it.
+    """
+    _check_frames(n_fft, hop_length, window)
+    n = wave.shape[-1]
+    half = n_fft // 2
+    lo, hi = start * hop_length - half, (stop - 1) * hop_length - half + n_fft  # frame t: [t*hop - half, +n_fft)
+    seg = wave[..., max(lo, 0):min(hi, n)]
+    seg = F.pad(seg, (max(0, -lo), max(0, hi - n)))  # the centring pad is zeros, as stft's constant padding
+    win = make_window(window, n_fft, device=wave.device, dtype=wave.dtype)
+    return _stft(seg, n_fft, hop_length, win, False)
+
+
+class StreamingGriffinLim:
+    """Fast Griffin-Lim over a long spectrogram that arrives in blocks, in memory set by the block size.
+
+    Each block is reconstructed by :func:`griffin_lim` together with ``context`` frames of the block before
+    it, whose initial phase is the phase that block's waveform actually has there; the rest starts from
+    ``phase(start, stop)`` (e.g. the content's phase) or a random phase. Both blocks then agree on the
+    shared frames, and their waveforms are cross-faded linearly over the samples that frames well inside
+    both blocks cover (away from each block's edge, where fewer frames overlap). One block of any length
+    is exactly :func:`griffin_lim`.
+
+    Parameters
+    ----------
+    n_fft, hop_length, window, n_iter, momentum : as :func:`griffin_lim`.
+    length : samples of the whole output.
+    phase : optional ``phase(start, stop) -> (F, stop - start)`` radians for frames ``[start, stop)``.
+    generator : draws the random phase where ``phase`` is None.
+    context : frames shared with the previous block; default ``2 * ceil(n_fft / hop_length) + 2``.
+
+    ``push(magnitude, last=False)`` takes the next ``(F, n)`` magnitudes and returns the samples that are
+    final now; the last push (``last=True``) returns the rest. ``spectral_convergence_db`` measures the
+    output against every magnitude pushed, as :func:`spectral_convergence_db` does over the whole clip.
+    """
+
+    def __init__(self, *, n_fft: int, hop_length: int, window: str = "hann", n_iter: int = 100,
+                 momentum: float = 0.99, length: int, phase=None, generator: torch.Generator | None = None,
+                 context: int | None = None):
+        _check_frames(n_fft, hop_length, window)
+        self.n_fft, self.hop, self.window, self.n_iter, self.momentum = n_fft, hop_length, window, n_iter, momentum
+        self.length, self.phase, self.generator = length, phase, generator
+        self.context = context if context is not None else 2 * -(-n_fft // hop_length) + 2
+        self.frames_done = 0  # frames pushed so far
+        self.samples_done = 0  # samples returned so far
+        self._pending: list[Tensor] = []  # magnitudes held back until a block has more frames than the context
+        self._ctx_mag: Tensor | None = None
+        self._ctx_phase: Tensor | None = None
+        self._ctx_fixed: Tensor | None = None
+        self._free = -(-n_fft // hop_length) + 1  # context frames near the old block's edge: left free
+        self._tail: Tensor | None = None  # the previous block's samples over the next cross-fade
+        self._err = 0.0
+        self._energy = 0.0
+        self._mags: Tensor | None = None  # magnitudes of frames not measured yet
+        self._out: Tensor | None = None  # output samples from self._out_start, kept until their frames are measured
+        self._out_start = 0
+
+    def push(self, magnitude: Tensor, *, last: bool = False) -> Tensor:
+        self._pending.append(magnitude)
+        pending = sum(m.shape[-1] for m in self._pending)
+        if not last and pending <= self.context:
+            return magnitude.new_zeros(0)
+        mag = torch.cat(self._pending, dim=-1)
+        self._pending = []
+        return self._block(mag, last)
+
+    def _block(self, mag: Tensor, last: bool) -> Tensor:
+        hop, half, c = self.hop, self.n_fft // 2, self.context
+        a = self.frames_done
+        b = a + mag.shape[-1]
+        if self.phase is not None:
+            new_phase = self.phase(a, b).to(mag)
+        else:
+            gen_device = self.generator.device if self.generator is not None else mag.device
+            new_phase = torch.rand(mag.shape, generator=self.generator, device=gen_device,
+                                   dtype=mag.dtype).to(mag.device) * (2.0 * math.pi)
+        if self._ctx_mag is not None:
+            block_mag = torch.cat([self._ctx_mag, mag], dim=-1)
+            phase = torch.cat([self._ctx_phase, new_phase], dim=-1)
+        else:
+            block_mag, phase = mag, new_phase
+        first = b - block_mag.shape[-1]  # the block's first frame
+        origin = first * hop  # global sample of block sample 0
+        length = (self.length - origin) if last else (b - first - 1) * hop
+        wave = griffin_lim(block_mag, n_fft=self.n_fft, hop_length=hop, window=self.window, n_iter=self.n_iter,
+                           momentum=self.momentum, init_phase=phase, length=length, fixed_frames=self._ctx_fixed)
+        win = make_window(self.window, self.n_fft, device=wave.device, dtype=wave.dtype)
+        spec = _fit_frames(_stft(wave, self.n_fft, hop, win, True), block_mag.shape[-1])
+
+        out = []
+        start = self.samples_done - origin  # block sample where new output starts
+        if self._tail is not None:  # cross-fade the previous block's tail into this one
+            n = self._tail.shape[-1]
+            ramp = torch.arange(1, n + 1, device=wave.device, dtype=wave.dtype) / (n + 1)
+            out.append(self._tail * (1 - ramp) + wave[start:start + n] * ramp)
+            start += n
+        if last:
+            out.append(wave[start:])
+            self._tail = None
+        else:
+            fade_from = (b - c) * hop + half - origin  # the next block's cross-fade: in both blocks' interior
+            fade_to = (b - 1) * hop - half - origin
+            out.append(wave[start:fade_from])
+            self._tail = wave[fade_from:fade_to].clone()
+            self._ctx_mag = block_mag[..., -c:]
+            self._ctx_phase = spec[..., -c:].angle()
+            # Held fixed in the next block: the frames well inside this one, as this block's waveform has them.
+            self._ctx_fixed = spec[..., -c:-self._free].clone() if c > self._free else None
+        self.frames_done = b
+        result = torch.cat(out)
+        self.samples_done += result.shape[-1]
+        self._measure(mag, result, last)
+        return result
+
+    def _measure(self, mag: Tensor, result: Tensor, last: bool) -> None:
+        """Spectral convergence of the final output, frame by frame as soon as a frame's samples are final."""
+        hop, half = self.hop, self.n_fft // 2
+        self._mags = torch.cat([self._mags, mag], dim=-1) if self._mags is not None else mag
+        self._out = torch.cat([self._out, result]) if self._out is not None else result
+        first = self.frames_done - self._mags.shape[-1]  # frame of self._mags[..., 0]
+        stop = self.frames_done if last else min(self.frames_done, (self.samples_done - self.n_fft + half) // hop + 1)
+        if stop <= first:
+            return
+        lo, hi = first * hop - half, (stop - 1) * hop - half + self.n_fft
+        seg = self._out[max(lo, 0) - self._out_start:min(hi, self.samples_done) - self._out_start]
+        seg = F.pad(seg, (max(0, -lo), max(0, hi - self.samples_done)))
+        win = make_window(self.window, self.n_fft, device=seg.device, dtype=seg.dtype)
+        est = _stft(seg, self.n_fft, hop, win, False).abs()
+        target = self._mags[..., : stop - first]
+        self._err += float(torch.linalg.vector_norm(est - target) ** 2)
+        self._energy += float(torch.linalg.vector_norm(target) ** 2)
+        self._mags = self._mags[..., stop - first:]
+        keep_from = max(0, stop * hop - half)  # the next frame's first sample
+        self._out = self._out[keep_from - self._out_start:]
+        self._out_start = keep_from
+
+    @property
+    def spectral_convergence_db(self) -> float:
+        """``20 log10(|| |STFT(block wave)| - magnitude || / || magnitude ||)`` over every frame pushed."""
+        if self._energy == 0.0:
+            raise SpectralArgumentError("magnitude is all zeros: spectral convergence is undefined")
+        return -math.inf if self._err == 0.0 else 10.0 * math.log10(self._err / self._energy)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Literal, Sequence, Union
 import torch
 from torch import Tensor
 
-from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, make_loss_fn,
+from nst_core import (InputError, Objective, blend_grams, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, make_loss_fn,
                       resolve_device, resolve_precision, run_plan, seed_everything, style_targets)
 from nst_core.config import ConfigError, Options, config_settings, option, resolve_config, validate
 from nst_core.device import DEVICES, PRECISIONS, require_memory, synchronize
@@ -27,7 +27,8 @@ from nst_core.registry import extractor_names, get_extractor_builder
 from nst_core.result import trace_path
 
 from .io import DEFAULT_SAMPLE_RATE, AudioClip, is_silent, load_audio, save_audio
-from .spectral import griffin_lim, log_magnitude, magnitude_from_log, mel_filterbank, mel_to_linear, stft
+from .spectral import (StreamingGriffinLim, log_magnitude, magnitude_from_log, mel_filterbank, mel_to_linear,
+                       stft_frames)
 
 __all__ = ["AudioStyleConfig", "AudioResult", "stylize_audio", "plan_audio", "chunk_bounds", "crossfade_chunks",
            "trace_path"]
@@ -214,24 +215,47 @@ def chunk_bounds(frames: int, chunk: int, overlap: int) -> list[tuple[int, int]]
     return [(s, s + chunk) for s in sorted(set(starts))]
 
 
-def crossfade_chunks(chunks: Sequence[Tensor], bounds: Sequence[tuple[int, int]], frames: int) -> Tensor:
-    """Join ``(F, T_i)`` chunks placed at ``bounds`` with linear cross-fades where they overlap."""
-    f = chunks[0].shape[0]
-    out = chunks[0].new_zeros(f, frames)
-    weight = chunks[0].new_zeros(frames)
-    for i, (chunk, (s, e)) in enumerate(zip(chunks, bounds)):
+class CrossFader:
+    """Joins ``(F, T_i)`` chunks placed at ``bounds`` with linear cross-fades where they overlap, a chunk at a
+    time: :meth:`add` returns the frames that no later chunk touches, so only the overlaps are held."""
+
+    def __init__(self, bounds: Sequence[tuple[int, int]], frames: int):
+        self.bounds, self.frames = list(bounds), frames
+        self.base = 0  # first frame not returned yet
+        self.acc: Tensor | None = None
+        self.weight: Tensor | None = None
+
+    def add(self, index: int, chunk: Tensor) -> Tensor:
+        s, e = self.bounds[index]
         w = chunk.new_ones(e - s)
-        if i > 0:
-            ov = bounds[i - 1][1] - s
+        if index > 0:
+            ov = self.bounds[index - 1][1] - s
             if ov > 0:
                 w[:ov] = torch.linspace(0, 1, ov + 2, device=w.device, dtype=w.dtype)[1:-1]
-        if i + 1 < len(bounds):
-            ov = e - bounds[i + 1][0]
+        if index + 1 < len(self.bounds):
+            ov = e - self.bounds[index + 1][0]
             if ov > 0:
                 w[-ov:] = torch.minimum(w[-ov:], torch.linspace(1, 0, ov + 2, device=w.device, dtype=w.dtype)[1:-1])
-        out[:, s:e] += chunk * w
-        weight[s:e] += w
-    return out / weight.clamp_min(1e-8)
+        end = max(e, self.base + (self.acc.shape[-1] if self.acc is not None else 0))
+        if self.acc is None or self.acc.shape[-1] < end - self.base:  # grow the buffer to this chunk's end
+            grow = end - self.base - (self.acc.shape[-1] if self.acc is not None else 0)
+            self.acc = torch.cat([self.acc, chunk.new_zeros(chunk.shape[0], grow)], -1) if self.acc is not None \
+                else chunk.new_zeros(chunk.shape[0], grow)
+            self.weight = torch.cat([self.weight, chunk.new_zeros(grow)]) if self.weight is not None \
+                else chunk.new_zeros(grow)
+        self.acc[:, s - self.base:e - self.base] += chunk * w
+        self.weight[s - self.base:e - self.base] += w
+        done = self.bounds[index + 1][0] if index + 1 < len(self.bounds) else self.frames
+        n = done - self.base
+        out = self.acc[:, :n] / self.weight[:n].clamp_min(1e-8)
+        self.acc, self.weight, self.base = self.acc[:, n:], self.weight[n:], done
+        return out
+
+
+def crossfade_chunks(chunks: Sequence[Tensor], bounds: Sequence[tuple[int, int]], frames: int) -> Tensor:
+    """Join ``(F, T_i)`` chunks placed at ``bounds`` with linear cross-fades where they overlap (all at once)."""
+    fader = CrossFader(bounds, frames)
+    return torch.cat([fader.add(i, c) for i, c in enumerate(chunks)], dim=-1)
 
 
 def _split_channels(samples: Tensor, mode: str) -> tuple[list[Tensor], list[str]]:
@@ -251,17 +275,6 @@ def _join_channels(waves: list[Tensor], names: list[str]) -> Tensor:
         mid, side = waves
         return torch.stack([mid + side, mid - side])
     return torch.stack(waves)
-
-
-def _noise_like_style(style_spec: Tensor, frames: int, *, seed: int) -> Tensor:
-    """Noise with the style's per-frequency mean and spread: a texture start that is already in range."""
-    gen = torch.Generator().manual_seed(seed)
-    mean = style_spec.mean(-1, keepdim=True).cpu()
-    std = style_spec.std(-1, keepdim=True).cpu()
-    noise = torch.randn(style_spec.shape[:-1] + (frames,), generator=gen)
-    return (mean + std * noise).clamp_min(0).to(style_spec.device)
-
-
 
 
 def _style_list(styles) -> list:
@@ -340,30 +353,43 @@ def _estimate_memory(extractor, n_bins: int, frames: int, cfg: AudioStyleConfig,
     return int(acts + state + weights)
 
 
+METRICS_SECONDS = 60.0  # metrics and figures read at most the first minute, so they too stay bounded in memory
+
+
 @dataclass
 class _Synthesis:
-    """What the plan's segments fill in: per channel, the chunks' spectrograms, then the waveform."""
+    """What the plan's segments fill in: per channel, the waveform pieces and its Griffin-Lim."""
 
-    waves: list[Tensor] = field(default_factory=list)
-    magnitudes: list[Tensor] = field(default_factory=list)
+    pieces: list[list[Tensor]] = field(default_factory=list)
+    synths: list[StreamingGriffinLim] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def waves(self) -> list[Tensor]:
+        return [torch.cat(p) for p in self.pieces]
+
+    @property
+    def spectral_convergence_db(self) -> float:
+        # Over all channels at once: a silent first channel (a hard-right clip's left, the mid of an L = -R clip)
+        # has an all-zero target, for which spectral convergence is undefined.
+        err, energy = sum(g._err for g in self.synths), sum(g._energy for g in self.synths)
+        return -math.inf if err == 0 else 10.0 * math.log10(err / max(energy, 1e-30))
 
 
 def plan_audio(inp: _Inputs, cfg: AudioStyleConfig, extractor, content_layers, style_layers, precision: str,
                device: torch.device, synth: _Synthesis) -> tuple[Plan, list[str], int, int]:
-    """One segment per chunk and channel. Returns the plan, the channel names, the chunk count and the samples."""
+    """One segment per chunk and channel, streamed: each chunk analyses only its own frames, and its
+    ``finish`` cross-fades it into the chunks before and hands the frames that are complete to a block
+    Griffin-Lim, so no step holds the whole clip's spectrogram. Returns the plan, the channel names, the
+    chunk count and the output's samples."""
     spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window)
     fb = (mel_filterbank(n_fft=cfg.n_fft, n_mels=cfg.n_mels, sample_rate=cfg.sample_rate, device=device)
           if cfg.n_mels else None)
 
-    def analyse(wave: Tensor) -> tuple[Tensor, Tensor]:
-        """(1, N) wave -> the optimized signal (1, F or n_mels, T) and the complex STFT (1, F, T)."""
-        c = stft(wave, **spec)
-        mag = c.abs()
-        return torch.log1p(fb @ mag if fb is not None else mag), c
+    def to_signal(mag: Tensor) -> Tensor:
+        return torch.log1p(fb @ mag if fb is not None else mag)
 
-    style_specs = [analyse(c.samples.to(device))[0] for c in inp.styles]
-    grams = style_targets(extractor, style_specs, style_layers, cfg.style_blend_weights)
+    style_grams = _style_grams(inp, cfg, extractor, style_layers, to_signal, device)
     if inp.content is not None:
         channel_waves, names = _split_channels(inp.content.samples, cfg.channels)
         n_samples = inp.content.samples.shape[-1]
@@ -376,51 +402,46 @@ def plan_audio(inp: _Inputs, cfg: AudioStyleConfig, extractor, content_layers, s
     bounds = chunk_bounds(frames, chunk, overlap)
     use_content = cfg.mode == "transfer"
     init = cfg.init if cfg.init != "auto" else ("noise" if cfg.mode == "texture" else "content")
+    noise_stats = _style_stats(inp, to_signal, spec, device) if init == "noise" else None
     segments: list[Segment] = []
     for ch, (wave, name) in enumerate(zip(channel_waves, names)):
-        state: dict = {"pieces": []}
+        fader = CrossFader(bounds, frames)
+        phase = None if wave is None else (lambda a, b, wave=wave: stft_frames(wave, a, b, **spec).angle().to(device))
+        gl = StreamingGriffinLim(**spec, n_iter=cfg.griffin_lim_iters, momentum=cfg.griffin_lim_momentum,
+                                 length=n_samples, phase=phase,
+                                 generator=torch.Generator(device=device).manual_seed(cfg.seed or 0))
+        synth.synths.append(gl)
+        synth.pieces.append([])
 
-        def prepare(_carry, ch=ch, wave=wave, state=state, k=0, se=(0, 0)):
-            s, e = se
-            if k == 0 and wave is not None:  # the channel's analysis, once, at its first chunk
-                state["spec"], c_complex = analyse(wave[None].to(device))
-                state["phase"] = torch.angle(c_complex)
-            piece = state["spec"][..., s:e] if wave is not None else None
+        def prepare(_carry, k: int, ch=ch, wave=wave):
+            s, e = bounds[k]
+            piece = to_signal(stft_frames(wave, s, e, **spec).to(device).abs())[None] if wave is not None else None
             with torch.no_grad():
                 content_feats = extractor(piece, list(content_layers)) if use_content else {}
-            objective = Objective(content_feats, grams, content_weight=cfg.content_weight, style_weight=cfg.style_weight)
-            x0 = piece if init == "content" else _noise_like_style(style_specs[0], e - s, seed=(cfg.seed or 0) + 7919 * k + ch)
+            objective = Objective(content_feats, style_grams, content_weight=cfg.content_weight,
+                                  style_weight=cfg.style_weight)
+            x0 = piece if init == "content" else _noise(noise_stats, e - s, seed=(cfg.seed or 0) + 7919 * k + ch)
             return x0, make_loss_fn(extractor, objective)
 
-        def finish(signal: Tensor, state=state, last=False):
+        def finish(signal: Tensor, k: int, ch=ch, fader=fader, gl=gl):
             # No projection during the run: clamping the log-magnitude at 0 (many bins of a tonal clip sit
             # there) spoils L-BFGS's curvature pairs; negative values become zero magnitude here instead.
-            state["pieces"].append(signal[0].clamp_min(0))
-            if not last:
-                return None
+            joined = fader.add(k, signal[0].clamp_min(0))
             synchronize(device)
             t = time.perf_counter()
-            joined = crossfade_chunks(state["pieces"], bounds, frames) if len(bounds) > 1 else state["pieces"][0]
             magnitude = magnitude_from_log(joined)
             if fb is not None:
                 magnitude = mel_to_linear(magnitude, fb)
-            wave_out = griffin_lim(magnitude[None], **spec, n_iter=cfg.griffin_lim_iters,
-                                   momentum=cfg.griffin_lim_momentum, init_phase=state.get("phase"), length=n_samples,
-                                   generator=torch.Generator(device=device).manual_seed(cfg.seed or 0))[0]
+            synth.pieces[ch].append(gl.push(magnitude, last=k == len(bounds) - 1))
             synchronize(device)  # the GPU runs ahead of the host: time the finished work
             synth.seconds += time.perf_counter() - t
-            synth.waves.append(wave_out)
-            synth.magnitudes.append(magnitude)
-            state.clear()  # the channel's spectrogram and chunks are no longer needed
             return None
 
         for k, (s, e) in enumerate(bounds):
             label = f"{name} chunk {k + 1}/{len(bounds)}" if len(bounds) > 1 else name
-            segments.append(Segment(
-                label,
-                lambda carry, prepare=prepare, k=k, se=(s, e): prepare(carry, k=k, se=se),
-                info={"channel": name, "chunk": k, "frames": [s, e]},
-                finish=lambda sig, finish=finish, last=k == len(bounds) - 1: finish(sig, last=last)))
+            segments.append(Segment(label, lambda carry, prepare=prepare, k=k: prepare(carry, k),
+                                    info={"channel": name, "chunk": k, "frames": [s, e]},
+                                    finish=lambda sig, finish=finish, k=k: finish(sig, k)))
 
     def estimate(per_step: float, total_steps: int) -> str:
         return (f"long run: {len(names)} channel(s) x {len(bounds)} chunk(s) of up to {cfg.chunk_seconds:g} s, "
@@ -430,27 +451,70 @@ def plan_audio(inp: _Inputs, cfg: AudioStyleConfig, extractor, content_layers, s
     return plan, names, len(bounds), n_samples
 
 
+def _style_pieces(clip: AudioClip, cfg: AudioStyleConfig) -> list[tuple[int, int]]:
+    """Frame ranges of a style clip, in chunks of at most ``chunk_seconds`` (one range for a short clip)."""
+    frames = clip.samples.shape[-1] // cfg.hop_length + 1
+    chunk = max(2, int(cfg.chunk_seconds * cfg.sample_rate / cfg.hop_length))
+    return [(s, min(s + chunk, frames)) for s in range(0, frames, chunk)]
+
+
+def _style_grams(inp: _Inputs, cfg: AudioStyleConfig, extractor, layers, to_signal, device) -> dict[str, Tensor]:
+    """Blended Gram targets of the style clips. A clip longer than a chunk is read a chunk at a time and its
+    Gram matrices averaged, weighted by frames (a Gram matrix is a mean over positions; only the few frames
+    at each inner boundary, where the convolution sees zero padding instead of the next chunk, differ)."""
+    spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window)
+    per_clip = []
+    for clip in inp.styles:
+        wave = clip.samples[0]
+        pieces = _style_pieces(clip, cfg)
+        total = sum(e - s for s, e in pieces)
+        acc: dict[str, Tensor] = {}
+        for s, e in pieces:
+            x = to_signal(stft_frames(wave, s, e, **spec).to(device).abs())[None]
+            grams = style_targets(extractor, [x], layers)
+            for k, g in grams.items():
+                acc[k] = acc.get(k, 0) + g * ((e - s) / total)
+        per_clip.append(acc)
+    return blend_grams(per_clip, cfg.style_blend_weights)
+
+
+def _style_stats(inp: _Inputs, to_signal, spec: dict, device) -> tuple[Tensor, Tensor]:
+    """Per-bin mean and spread of the (first) style's signal over its first minute: where noise starts from."""
+    clip = inp.styles[0]
+    wave = clip.samples[0][: int(METRICS_SECONDS * clip.sample_rate)]
+    x = to_signal(stft_frames(wave, 0, wave.shape[-1] // spec["hop_length"] + 1, **spec).to(device).abs())[None]
+    return x.mean(-1, keepdim=True), x.std(-1, keepdim=True)
+
+
+def _noise(stats: tuple[Tensor, Tensor], frames: int, *, seed: int) -> Tensor:
+    """Noise with the style's per-frequency mean and spread: a texture start that is already in range."""
+    mean, std = stats
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(mean.shape[:-1] + (frames,), generator=gen)
+    return (mean.cpu() + std.cpu() * noise).clamp_min(0).to(mean.device)
+
+
 def _metrics(samples: Tensor, synth: _Synthesis, inp: _Inputs, cfg: AudioStyleConfig) -> tuple[dict, dict]:
-    """The result's metrics and the spectrograms of content, style and result for figures."""
+    """The result's metrics and the spectrograms of content, style and result for figures, over at most
+    the first :data:`METRICS_SECONDS` of each clip (spectral convergence over all of it)."""
     from . import metrics as M
-    from .spectral import spectral_convergence_db
 
     spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window)
-    mono_out = samples.mean(0)
+    limit = int(METRICS_SECONDS * cfg.sample_rate)
+    mono_out = samples.mean(0)[:limit]
     out_spec = log_magnitude(mono_out, **spec)
-    # Over all channels at once: a silent first channel (a hard-right clip's left, the mid of an L = -R clip)
-    # has an all-zero target, for which spectral convergence is undefined.
-    sc = spectral_convergence_db(torch.stack(synth.magnitudes), torch.stack(synth.waves), **spec)
-    style_lin = log_magnitude(inp.styles[0].samples, **spec)  # linear-frequency, for metrics and figures
-    style_wave = inp.styles[0].samples[0]
-    metrics: dict = {"spectral_convergence_db": float(sc), "style": {
-        "gram_distance_result": M.gram_distance(out_spec, style_lin),
+    style_wave = inp.styles[0].samples[0][:limit]
+    style_lin = log_magnitude(style_wave, **spec)  # linear-frequency, for metrics and figures
+    metrics: dict = {"spectral_convergence_db": synth.spectral_convergence_db, "style": {
+        "gram_distance_result": M.gram_distance(out_spec, style_lin[None]),
         "mfcc_distance_result": M.mfcc_stats_distance(mono_out.numpy(), style_wave.numpy(), cfg.sample_rate)}}
-    spectrograms = {"style": style_lin[0], "result": out_spec}
+    if samples.shape[-1] > limit:
+        metrics["excerpt_seconds"] = METRICS_SECONDS
+    spectrograms = {"style": style_lin, "result": out_spec}
     if inp.content is not None:
-        content_mono = inp.content.samples.mean(0)
+        content_mono = inp.content.samples.mean(0)[:limit]
         content_spec = log_magnitude(content_mono, **spec)
-        metrics["style"]["gram_distance_content"] = M.gram_distance(content_spec, style_lin)
+        metrics["style"]["gram_distance_content"] = M.gram_distance(content_spec, style_lin[None])
         metrics["style"]["mfcc_distance_content"] = M.mfcc_stats_distance(content_mono.numpy(), style_wave.numpy(),
                                                                            cfg.sample_rate)
         metrics["content"] = {
@@ -512,7 +576,7 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
                                                 device, synth)
     out = run_plan(plan, callbacks=callbacks, log=say, on_result=on_segment)
 
-    samples = _join_channels(synth.waves, names).float().cpu()
+    samples = _join_channels([w.float().cpu() for w in synth.waves], names)
     peak = float(samples.abs().max())
     if peak > 0.999:
         samples = samples * (0.999 / peak)
