@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from nst_core.device import process_peak_bytes, reset_process_peak
+
 
 def _malloc_trim() -> None:
     """Hand memory glibc keeps after frees back to the OS, so one run's leftovers do not hide the next run's
@@ -57,12 +59,9 @@ class PeakMemory:
         gc.collect()
         _malloc_trim()
         self.method = "ru_maxrss"
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # 5 = reset the peak RSS (VmHWM) to the current RSS
+        reset_process_peak()  # VmHWM, reset through /proc/self/clear_refs (the runs inside reset it again)
+        if process_peak_bytes() is not None:
             self.method = "VmHWM"
-        except OSError:
-            pass
         self.base_rss = self._status_kb("VmRSS")
         self.base_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return self
@@ -76,7 +75,7 @@ class PeakMemory:
                            "peak_minus_baseline_bytes": int(peak - self.base)}
             return False
         if self.method == "VmHWM" and self.base_rss is not None:
-            hwm = self._status_kb("VmHWM")
+            hwm = process_peak_bytes() // 1024
             self.result = {"kind": "cpu peak RSS delta: VmHWM after (reset via /proc/self/clear_refs after gc + "
                                    "malloc_trim) minus VmRSS before; process-wide, includes the Python/allocator "
                                    "overhead",

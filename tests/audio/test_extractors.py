@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import assert_batch_equals_items
 from nst_audio.extractors import (DEFAULT_IMAGE_SCALE, EXTRACTORS, MultiRandomCNN, RandomCNN, SpectrogramAsImage,
                                   make_extractor, soft_clamp, ulyanov_std)
 from nst_core import gram_loss, gram_matrix, style_targets
@@ -68,12 +69,11 @@ def test_random_cnn_default_size_is_ulyanovs():
     assert net(randn(1, 129, 20).abs(), ["relu1"])["relu1"].shape == (1, 4096, 20)
 
 
-def test_random_cnn_batch_equals_items():
-    net = RandomCNN(33, filters=8, kernel_size=5)
-    x = randn(3, 33, 17)
-    batch = net(x, ["conv1"])["conv1"]
-    items = torch.cat([net(x[i:i + 1], ["conv1"])["conv1"] for i in range(3)])
-    torch.testing.assert_close(batch, items)
+def test_random_cnn_batch_equals_items(device, dtype):
+    net = RandomCNN(33, filters=8, kernel_size=5).to(device)
+    x = randn(3, 33, 17).to(device, dtype)
+    assert net(x, ["relu1"])["relu1"].dtype == dtype  # the weights follow the input's dtype
+    assert_batch_equals_items(lambda t: net(t, ["conv1"])["conv1"], x)
 
 
 def test_random_cnn_seeded_weights():

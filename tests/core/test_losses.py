@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 
+from helpers import assert_batch_equals_items
 from nst_core import blend_grams, content_loss, gram_loss, gram_matrix, style_loss, total_variation
 
 # The library accumulates in fp32; results agree with float64 references to fp32 round-off.
@@ -90,9 +91,12 @@ def test_gram_matrix_shape_and_dtype(shape):
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 3, 7)])
-def test_gram_matrix_equals_naive_triple_loop(shape):
-    x = randn(*shape, seed=1)
-    torch.testing.assert_close(gram_matrix(x).double(), naive_gram(x), **FP32)
+def test_gram_matrix_equals_naive_triple_loop(shape, device, dtype):
+    x = randn(*shape, seed=1).to(device, dtype)
+    g = gram_matrix(x)
+    # accumulated in fp32 at least: float32 stays float32, float64 stays float64
+    assert g.device.type == device.type and g.dtype == dtype
+    torch.testing.assert_close(g.double().cpu(), naive_gram(x.cpu()), **FP32)
 
 
 def test_gram_matrix_is_symmetric_positive_semidefinite():
@@ -112,11 +116,8 @@ def test_gram_matrix_of_all_ones_maps(channels, spatial):
         assert torch.equal(g, torch.ones(2, 1, 1))
 
 
-def test_gram_matrix_batch_equals_items_one_by_one():
-    x = randn(4, 3, 5, 6, seed=3)
-    batched = gram_matrix(x)
-    items = torch.cat([gram_matrix(x[i : i + 1]) for i in range(x.shape[0])])
-    torch.testing.assert_close(batched, items, rtol=1e-6, atol=1e-7)
+def test_gram_matrix_batch_equals_items_one_by_one(device):
+    assert_batch_equals_items(gram_matrix, randn(4, 3, 5, 6, seed=3).to(device), rtol=1e-6, atol=1e-7)
 
 
 def test_gram_matrix_fp16_accumulates_in_fp32():
@@ -163,10 +164,10 @@ def test_gram_matrix_gradient_matches_closed_form():
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 4, 9)])
-def test_content_loss_equals_naive_loop(shape):
+def test_content_loss_equals_naive_loop(shape, device):
     f, t = randn(*shape, seed=1), randn(*shape, seed=2)
-    out = content_loss(f, t)
-    assert out.shape == () and out.dtype == torch.float32
+    out = content_loss(f.to(device), t.to(device))
+    assert out.shape == () and out.dtype == torch.float32 and out.device.type == device.type
     assert out.item() == pytest.approx(naive_content(f, t), rel=1e-5)
 
 
@@ -296,9 +297,9 @@ def test_total_variation_of_constant_is_zero(shape):
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 2, 6), (1, 1, 1, 5), (1, 2, 3, 2, 2)])
-def test_total_variation_equals_naive_loop(shape):
-    x = randn(*shape, seed=1)
-    assert total_variation(x).item() == pytest.approx(naive_tv(x), rel=1e-5)
+def test_total_variation_equals_naive_loop(shape, device, dtype):
+    x = randn(*shape, seed=1).to(device, dtype)
+    assert total_variation(x).item() == pytest.approx(naive_tv(x.cpu()), rel=1e-5)
 
 
 def test_total_variation_known_values():
@@ -312,10 +313,8 @@ def test_total_variation_known_values():
     assert total_variation(board).item() == pytest.approx(8.0, rel=1e-6)
 
 
-def test_total_variation_batch_is_mean_of_items():
-    x = randn(3, 2, 5, 5, seed=2)
-    items = [total_variation(x[i : i + 1]).item() for i in range(3)]
-    assert total_variation(x).item() == pytest.approx(sum(items) / 3, rel=1e-6)
+def test_total_variation_batch_is_mean_of_items(device):
+    assert_batch_equals_items(total_variation, randn(3, 2, 5, 5, seed=2).to(device))
 
 
 def test_total_variation_gradient_matches_reference():

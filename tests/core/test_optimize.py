@@ -178,8 +178,9 @@ def test_lbfgs_steps_never_wait_for_the_device():
             torch.cuda.set_sync_debug_mode("default")
 
 
-def test_optimize_lbfgs_iterates_equal_torch_lbfgs_in_fp32():
+def test_optimize_lbfgs_iterates_equal_torch_lbfgs_in_fp32(device):
     a, b, x0, _ = quadratic(n=16, seed=5, dtype=torch.float32, scale=10.0)
+    a, b, x0 = a.to(device), b.to(device), x0.to(device)
     seen = []
     optimize(x0, lambda x: {"total": 0.5 * x @ a @ x - b @ x},
              OptimizeConfig(steps=20, history_size=4, log_every=5), callbacks=[lambda s: seen.append(s.signal.clone())])

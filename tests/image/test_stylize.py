@@ -160,10 +160,16 @@ def test_intermediate_images(demo_inputs):
 
 
 def test_init_from_file(demo_inputs):
-    r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
-                      image_size=32, iterations=1, init=str(demo_inputs["content_portrait"]), seed=0, device="cpu")
-    assert r.image.shape == (3, 24, 32)
-    assert str(demo_inputs["content_portrait"]) in r.inputs
+    """The run starts from the init picture: its first content loss is that picture's, not the content's 0."""
+    kw = dict(extractor=_random_vgg(), image_size=32, iterations=1, seed=0, device="cpu", style_weight=0.0,
+              tv_weight=0.0)
+    from_file = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"],
+                              init=str(demo_inputs["content_portrait"]), **kw)
+    from_content = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], **kw)
+    assert from_file.image.shape == (3, 24, 32)
+    assert str(demo_inputs["content_portrait"]) in from_file.inputs
+    assert from_content.trace["runs"][0]["trace"]["content"][0] == 0.0
+    assert from_file.trace["runs"][0]["trace"]["content"][0] > 1e-5  # measured 2.9e-4 (random VGG-16 weights)
 
 
 def test_memory_estimate_and_refusal(demo_inputs):
