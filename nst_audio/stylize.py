@@ -21,8 +21,9 @@ from torch import Tensor
 
 from nst_core import (InputError, Objective, blend_grams, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, make_loss_fn,
                       resolve_device, resolve_precision, run_plan, seed_everything, style_targets)
-from nst_core.config import ConfigError, Options, config_settings, option, resolve_config, validate
-from nst_core.device import DEVICES, PRECISIONS, require_memory, synchronize
+from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
+                             option, precision_option, resolve_config, seed_option, validate)
+from nst_core.device import require_memory, synchronize
 from nst_core.registry import extractor_names, get_extractor_builder
 from nst_core.result import trace_path
 
@@ -38,14 +39,6 @@ MODES = ("transfer", "texture", "style-from-content")
 CHANNEL_MODES = ("mono", "stereo", "mid-side")
 MAX_DURATION_SECONDS = 3 * 3600.0
 _BACKBONE_OPTIONS = {"backbone": "auto", "weights": "auto", "weights_layout": "auto", "pooling": "max"}
-
-
-def _blend_rule(weights: tuple[float, ...]) -> str | None:
-    return None if max(weights, default=0) > 0 else "must not all be zero"
-
-
-def _device_rule(name: str) -> str | None:
-    return None if name.split(":")[0] in DEVICES else f"must be one of {', '.join(DEVICES)} (cuda:N for one GPU)"
 
 
 def _extractor_rule(name: str) -> str | None:
@@ -106,8 +99,7 @@ class AudioStyleConfig(Options):
                                                     help="Comma-separated layer names (default: the extractor's own).")
     style_layers: tuple[str, ...] | None = option(None, kind="names", optional=True,
                                                   help="Comma-separated layer names (default: the extractor's own).")
-    style_blend_weights: tuple[float, ...] | None = option(None, kind="floats", min=0.0, optional=True,
-                                                           check=_blend_rule, help="Comma-separated weight per style clip.")
+    style_blend_weights: tuple[float, ...] | None = blend_weights_option("clip")
     init: Literal["auto", "content", "noise"] = option("auto", choices=("auto", "content", "noise"),
                                                        help="Start from: auto (the content; noise for texture), content or noise.")
     duration: float | None = option(None, kind="float", min=0.0, min_open=True, max=MAX_DURATION_SECONDS,
@@ -124,9 +116,9 @@ class AudioStyleConfig(Options):
                                           help="Seconds by which neighbouring chunks overlap and cross-fade.")
     optimize: OptimizeConfig = option(kind="nested", default_factory=lambda: OptimizeConfig(steps=300, max_step=1.0),
                                       help="Optimizer settings.")
-    device: str = option("auto", check=_device_rule, help=", ".join(DEVICES) + ".")
-    precision: str = option("auto", choices=PRECISIONS, help="auto (tf32 on CUDA, fp32 elsewhere), fp32, tf32, bf16.")
-    seed: int | None = option(None, kind="int", optional=True, help="Seed for reproducible results.")
+    device: str = device_option()
+    precision: str = precision_option()
+    seed: int | None = seed_option()
 
     def __post_init__(self):
         validate(self)
@@ -278,14 +270,7 @@ def _join_channels(waves: list[Tensor], names: list[str]) -> Tensor:
 
 
 def _style_list(styles) -> list:
-    if isinstance(styles, (str, os.PathLike, AudioClip)):
-        return [styles]
-    if styles is None or not hasattr(styles, "__iter__"):
-        raise InputError(f"styles must be a path, an AudioClip, or a list of them, not {type(styles).__name__}")
-    styles = list(styles)
-    if not styles:
-        raise InputError("give at least one style clip")
-    return styles
+    return as_list(styles, (str, os.PathLike, AudioClip), what="styles", noun="path or an AudioClip")
 
 
 @dataclass

@@ -16,7 +16,7 @@ keyword overrides (``stylize_image(..., iterations=100)`` reaches the nested :cl
 >>> Demo(weight=float("nan"))
 Traceback (most recent call last):
 ...
-nst_core.config.ConfigError: weight must be a finite number >= 0, not nan
+nst_core.errors.ConfigError: weight must be a finite number >= 0, not nan
 """
 
 from __future__ import annotations
@@ -27,20 +27,15 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-from .errors import InputError
+from .device import DEVICES, PRECISIONS
+from .errors import ConfigError, InputError
 
-__all__ = ["Options", "resolve_config", "ConfigError", "OptionSpec", "option", "validate", "options_of", "replace_options",
+__all__ = ["Options", "resolve_config", "as_list", "device_option", "precision_option", "seed_option",
+           "blend_weights_option", "ConfigError", "OptionSpec", "option", "validate", "options_of", "replace_options",
            "config_from_settings", "config_settings", "KINDS"]
 
 #: Kinds of value an option holds; each has one parser from text (the CLI) and one check.
 KINDS = ("int", "float", "str", "bool", "names", "floats", "ints", "size", "nested")
-
-
-class ConfigError(InputError, ValueError):
-    """A setting is out of range. ``param`` names the field, so the CLI can say which flag instead."""
-
-    def __init__(self, message: str, param: str | tuple[str, ...]):
-        super().__init__(message, param)
 
 
 @dataclass(frozen=True)
@@ -286,3 +281,44 @@ def resolve_config(cls: type, config: Any, options: Mapping[str, Any], *, owner:
         raise InputError(f"{owner}: config must be a {cls.__name__}, a dict of its options, or None; "
                          f"got {type(config).__name__}")
     return replace_options(config, options, owner=owner)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Options every front end has, declared once
+
+
+def _not_all_zero(weights: tuple[float, ...]) -> str | None:
+    return None if max(weights, default=0) > 0 else "must not all be zero"
+
+
+def _known_device(name: str) -> str | None:
+    return None if name.split(":")[0] in DEVICES else f"must be one of {', '.join(DEVICES)} (cuda:N for one GPU)"
+
+
+def device_option() -> Any:
+    return option("auto", check=_known_device, help=", ".join(DEVICES) + ".")
+
+
+def precision_option() -> Any:
+    return option("auto", choices=PRECISIONS, help="auto (tf32 on CUDA, fp32 elsewhere), fp32, tf32, bf16.")
+
+
+def seed_option() -> Any:
+    return option(None, kind="int", optional=True, help="Seed for reproducible results.")
+
+
+def blend_weights_option(noun: str) -> Any:
+    return option(None, kind="floats", min=0.0, optional=True, check=_not_all_zero,
+                  help=f"Comma-separated weight per style {noun}, e.g. 0.7,0.3 (default: equal).")
+
+
+def as_list(items: Any, single: tuple[type, ...], *, what: str, noun: str) -> list:
+    """``items`` as a non-empty list: one item of a ``single`` type, or an iterable of them; InputError otherwise."""
+    if isinstance(items, single):
+        return [items]
+    if items is None or isinstance(items, (bytes, str)) or not hasattr(items, "__iter__"):
+        raise InputError(f"{what} must be a {noun} or a list of them, not {type(items).__name__}")
+    items = list(items)
+    if not items:
+        raise InputError(f"give at least one of {what}")
+    return items

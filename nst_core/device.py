@@ -11,8 +11,7 @@ from typing import Iterator, Literal
 import numpy as np
 import torch
 
-from .config import ConfigError
-from .errors import ResourceError
+from .errors import ConfigError, ResourceError
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "fp32", "tf32", "bf16"]

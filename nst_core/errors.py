@@ -25,6 +25,13 @@ class InputError(NSTError):
     exit_code = 2
 
 
+class ConfigError(InputError, ValueError):
+    """A setting is out of range. ``param`` names the field, so the CLI can say which flag instead."""
+
+    def __init__(self, message: str, param: str | tuple[str, ...]):
+        super().__init__(message, param)
+
+
 class WeightsError(NSTError):
     """Backbone weights are missing, corrupt, of the wrong shape, or cannot be obtained."""
 

@@ -18,8 +18,9 @@ from torch import Tensor
 
 from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, available_memory_bytes,
                       make_loss_fn, resolve_device, resolve_precision, run_plan, seed_everything, style_targets)
-from nst_core.config import ConfigError, Options, config_settings, option, resolve_config, validate
-from nst_core.device import DEVICES, PRECISIONS, human_bytes, require_memory
+from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
+                             option, precision_option, resolve_config, seed_option, validate)
+from nst_core.device import human_bytes, require_memory
 from nst_core.result import trace_path
 
 from .backbones import VGGFeatures, activation_elements, check_layers, deepest_layer, layer_names, min_side
@@ -33,14 +34,6 @@ __all__ = ["ImageStyleConfig", "ImageResult", "stylize_image", "plan_image", "sc
 
 ImageInput = Union[str, os.PathLike, Tensor]
 _VGG19_LAYERS = set(layer_names("vgg19"))
-
-
-def _blend_rule(weights: tuple[float, ...]) -> str | None:
-    return None if max(weights, default=0) > 0 else "must not all be zero"
-
-
-def _device_rule(name: str) -> str | None:
-    return None if name.split(":")[0] in DEVICES else f"must be one of {', '.join(DEVICES)} (cuda:N for one GPU)"
 
 
 def _layer_rule(layers: tuple[str, ...]) -> str | None:
@@ -63,7 +56,7 @@ class ImageStyleConfig(Options):
     >>> ImageStyleConfig(image_size=8)
     Traceback (most recent call last):
     ...
-    nst_core.config.ConfigError: image_size must be a whole number >= 16, not 8
+    nst_core.errors.ConfigError: image_size must be a whole number >= 16, not 8
     """
 
     image_size: int | Literal["auto"] = option(
@@ -78,9 +71,7 @@ class ImageStyleConfig(Options):
                                              help="Comma-separated VGG layer names.")
     style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), kind="names",
                                            check=_layer_rule, help="Comma-separated VGG layer names.")
-    style_blend_weights: tuple[float, ...] | None = option(
-        None, kind="floats", min=0.0, optional=True, check=_blend_rule,
-        help="Comma-separated weight per style image, e.g. 0.7,0.3 (default: equal).")
+    style_blend_weights: tuple[float, ...] | None = blend_weights_option("image")
     init: str = option("content", help="Start from: content, noise, or an image file.")
     original_colors: Literal["off", "chroma", "luminance"] = option(
         "off", choices=("off", "chroma", "luminance"),
@@ -97,9 +88,9 @@ class ImageStyleConfig(Options):
     pooling: Literal["max", "avg"] = option("max", choices=("max", "avg"), help="max or avg pooling.")
     optimize: OptimizeConfig = option(kind="nested", default_factory=OptimizeConfig, help="Optimizer settings.")
     save_every: int = option(0, kind="int", min=0, help="Write an intermediate image every N steps (0: never).")
-    device: str = option("auto", check=_device_rule, help=", ".join(DEVICES) + ".")
-    precision: str = option("auto", choices=PRECISIONS, help="auto (tf32 on CUDA, fp32 elsewhere), fp32, tf32, bf16.")
-    seed: int | None = option(None, kind="int", optional=True, help="Seed for reproducible results.")
+    device: str = device_option()
+    precision: str = precision_option()
+    seed: int | None = seed_option()
 
     def __post_init__(self):
         validate(self)
@@ -234,14 +225,7 @@ def _load(item: ImageInput, what: str) -> tuple[Tensor, str | None]:
 
 
 def _style_list(styles) -> list:
-    if isinstance(styles, (str, os.PathLike, Tensor)):
-        return [styles]
-    if styles is None or not hasattr(styles, "__iter__"):
-        raise InputError(f"styles must be a path, a tensor, or a list of them, not {type(styles).__name__}")
-    styles = list(styles)
-    if not styles:
-        raise InputError("give at least one style image")
-    return styles
+    return as_list(styles, (str, os.PathLike, Tensor), what="styles", noun="path or a tensor")
 
 
 @dataclass

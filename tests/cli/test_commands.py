@@ -9,7 +9,6 @@ the two end-to-end tests at the bottom (a 32 px image and a 1.5 s clip, a second
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shlex

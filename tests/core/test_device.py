@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,28 @@ def test_precision_context_turns_cudnn_benchmark_on_for_cuda_only_and_restores_i
         assert torch.backends.cudnn.benchmark is False
     finally:
         torch.backends.cudnn.benchmark = before
+
+
+def test_core_imports_and_reads_memory_without_the_resource_module():
+    """Windows has no ``resource`` module: importing nst_core and reading peak memory must still work."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['resource'] = None\n"
+            "import nst_core, torch\n"
+            "from nst_core.device import peak_memory_bytes, _proc_status_kib\n"
+            "import nst_core.device as d; d._proc_status_kib = lambda key: None  # no /proc either\n"
+            "print(peak_memory_bytes(torch.device('cpu')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"  # no reading there: 0, said in the docstring, not a crash
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="per-run CPU peaks need Linux's clear_refs")
+def test_cpu_peak_memory_is_per_run():
+    """A small run after a large one reports its own peak, not the process's lifetime maximum."""
+    from nst_core import OptimizeConfig, optimize
+
+    big = optimize(torch.zeros(40_000_000), lambda x: {"total": (x - 1).pow(2).sum()}, OptimizeConfig(steps=2, history_size=2))
+    small = optimize(torch.zeros(1000), lambda x: {"total": (x - 1).pow(2).sum()}, OptimizeConfig(steps=2, history_size=2))
+    assert big.peak_memory_bytes > small.peak_memory_bytes + 500 * 2**20, (big.peak_memory_bytes, small.peak_memory_bytes)
