@@ -19,10 +19,10 @@ from typing import Any, Callable, Literal, Sequence, Union
 import torch
 from torch import Tensor
 
-from nst_core import (InputError, Objective, blend_grams, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, make_loss_fn,
-                      resolve_device, resolve_precision, run_plan, seed_everything, style_targets)
+from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, blend_grams,
+                      make_loss_fn, run_plan, start_run, style_targets)
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
-                             option, precision_option, resolve_config, seed_option, validate)
+                             option, precision_option, seed_option, validate)
 from nst_core.device import require_memory, synchronize
 from nst_core.registry import extractor_names, get_extractor_builder
 from nst_core.result import trace_path
@@ -535,13 +535,11 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     given = options.pop("extractor") if not isinstance(options.get("extractor", ""), str) else None
     if given is not None and getattr(given, "spec", {}).get("name") in extractor_names("audio"):
         options["extractor"] = given.spec["name"]  # the trace names what ran
-    cfg = resolve_config(AudioStyleConfig, config, options, owner="stylize_audio")
-    if content is None and "mode" not in options and cfg.mode == "transfer":
-        cfg = resolve_config(AudioStyleConfig, cfg, {"mode": "texture"}, owner="stylize_audio")
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
+    if content is None and "mode" not in options and getattr(config, "mode", "transfer") == "transfer" \
+            and not (isinstance(config, dict) and "mode" in config):
+        options["mode"] = "texture"  # no content: a texture is what can be made
+    cfg, device, precision = start_run(AudioStyleConfig, config, options, owner="stylize_audio")
     say = log or (lambda _msg: None)
-    seed_everything(cfg.seed)
     inp = _read_inputs(content, styles, cfg)
 
     n_bins = cfg.n_mels or cfg.n_fft // 2 + 1

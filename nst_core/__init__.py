@@ -13,7 +13,7 @@ from .fileio import atomic_path, check_output_path, write_text_atomic
 from .losses import blend_grams, content_loss, gram_loss, gram_matrix, style_loss, total_variation
 from .objective import FeatureExtractor, Objective, make_loss_fn, style_targets
 from .optimize import LBFGS, OptimizeConfig, Result, Step, optimize
-from .plan import Plan, PlanResult, Segment, run_plan, time_loss_fn
+from .plan import Plan, PlanResult, RunStart, Segment, run_plan, start_run, time_loss_fn
 from .registry import extractor_names, get_extractor_builder, register_extractor
 from .result import StyleResult, trace_path
 from .trace import TRACE_FORMAT, run_trace, write_trace
@@ -28,7 +28,7 @@ __all__ = [
     "blend_grams", "content_loss", "gram_loss", "gram_matrix", "style_loss", "total_variation",
     "FeatureExtractor", "Objective", "make_loss_fn", "style_targets",
     "LBFGS", "OptimizeConfig", "Result", "Step", "optimize",
-    "Plan", "PlanResult", "Segment", "run_plan", "time_loss_fn",
+    "Plan", "PlanResult", "RunStart", "Segment", "run_plan", "start_run", "time_loss_fn",
     "extractor_names", "get_extractor_builder", "register_extractor",
     "StyleResult", "trace_path",
     "TRACE_FORMAT", "run_trace", "write_trace",

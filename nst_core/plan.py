@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
-from .device import device_description, synchronize
+from .config import resolve_config
+from .device import device_description, resolve_device, resolve_precision, seed_everything, synchronize
 from .optimize import LossFn, OptimizeConfig, Result, Step, optimize
 from .trace import run_trace
 
-__all__ = ["Segment", "Plan", "PlanResult", "run_plan", "time_loss_fn"]
+__all__ = ["Segment", "Plan", "PlanResult", "RunStart", "start_run", "run_plan", "time_loss_fn"]
 
 
 @dataclass
@@ -102,6 +103,25 @@ class PlanResult:
                   "stopped": self.stopped}
         return run_trace(modality=modality, settings=settings, runs=self.runs, inputs=inputs,
                          extra={**common, **(extra or {})})
+
+
+class RunStart(NamedTuple):
+    """What every run settles before it reads its inputs: the config, the device and the precision."""
+
+    config: Any
+    device: torch.device
+    precision: str
+
+
+def start_run(cls: type, config: Any, options: Mapping[str, Any], *, owner: str) -> RunStart:
+    """The first steps of every front end's run: the config asked for (``config`` with keyword ``options``
+    on top, checked), the device and precision it resolves to, and the seed applied (before anything random
+    is built: noise starts, random weights)."""
+    cfg = resolve_config(cls, config, options, owner=owner)
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    seed_everything(cfg.seed)
+    return RunStart(cfg, device, precision)
 
 
 def time_loss_fn(loss_fn: LossFn, x0: Tensor, n: int = 2) -> float:

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, available_memory_bytes,
-                      make_loss_fn, resolve_device, resolve_precision, run_plan, seed_everything, style_targets)
+from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult,
+                      available_memory_bytes, make_loss_fn, run_plan, start_run, style_targets)
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
-                             option, precision_option, resolve_config, seed_option, validate)
+                             option, precision_option, seed_option, validate)
 from nst_core.device import human_bytes, require_memory
 from nst_core.result import trace_path
 
@@ -369,9 +369,7 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     -------
     ImageResult
     """
-    cfg = resolve_config(ImageStyleConfig, config, options, owner="stylize_image")
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
+    cfg, device, precision = start_run(ImageStyleConfig, config, options, owner="stylize_image")
     say = log or (lambda _msg: None)
     inp = _read_inputs(content, styles, cfg)
 
@@ -391,7 +389,6 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     _check_sizes(inp, sizes, cfg, arch)
     _check_memory(inp, sizes, cfg, arch, precision, device, memory_limit)  # before building (maybe a download)
 
-    seed_everything(cfg.seed)  # before building: random test weights depend on it too
     if extractor is None:
         extractor = build_extractor(cfg.weights, backbone=cfg.backbone, pooling=cfg.pooling,
                                     layout=cfg.weights_layout, log=say)

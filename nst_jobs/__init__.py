@@ -1,9 +1,10 @@
 """What composes the two front ends, as a library: the image backbone reading spectrograms (the audio
 extractor ``vgg``), the image-versus-audio comparison, the report over run traces, and the commands that
-reproduce a run from its trace.
+reproduce a run from its trace::
 
->>> from nst_jobs import build_report, run_comparison  # doctest: +SKIP
->>> run_comparison("report/", image=("photo.jpg", "painting.jpg"), audio=("melody.wav", "violin.flac"))  # doctest: +SKIP
+    from nst_jobs import build_report, run_comparison
+    run_comparison("report/", image=("photo.jpg", "painting.jpg"), audio=("melody.wav", "violin.flac"))
+    build_report(["report/runs/a.trace.json"], "report2/")
 """
 
 from .commands import command_for_trace, format_command
