@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from nst_core.device import process_peak_bytes, reset_process_peak
+from nst_core.device import proc_status_kib, process_peak_bytes, reset_process_peak
 
 
 def _malloc_trim() -> None:
@@ -39,17 +39,6 @@ class PeakMemory:
         self.device = device
         self.result: dict = {}
 
-    @staticmethod
-    def _status_kb(field: str) -> int | None:
-        try:
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith(field + ":"):
-                        return int(line.split()[1])
-        except OSError:
-            return None
-        return None
-
     def __enter__(self):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -62,7 +51,7 @@ class PeakMemory:
         reset_process_peak()  # VmHWM, reset through /proc/self/clear_refs (the runs inside reset it again)
         if process_peak_bytes() is not None:
             self.method = "VmHWM"
-        self.base_rss = self._status_kb("VmRSS")
+        self.base_rss = proc_status_kib("VmRSS")
         self.base_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return self
 

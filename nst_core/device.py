@@ -96,7 +96,7 @@ def seed_everything(seed: int | None) -> None:
     torch.manual_seed(seed)
 
 
-def _proc_status_kib(key: str) -> int | None:
+def proc_status_kib(key: str) -> int | None:
     """A ``kB`` field of /proc/self/status (Linux), or None where there is no such file."""
     try:
         with open("/proc/self/status") as f:
@@ -115,7 +115,7 @@ _cleared_peak_kib = 0
 
 def _clear_resident_peak() -> None:
     global _cleared_peak_kib
-    hwm = _proc_status_kib("VmHWM")
+    hwm = proc_status_kib("VmHWM")
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # 5: reset the peak resident size (VmHWM) to the current one
@@ -147,7 +147,7 @@ def reset_process_peak() -> None:
 def process_peak_bytes() -> int | None:
     """Peak resident size since :func:`reset_process_peak`, through any per-run resets in between (Linux);
     None where the reading does not exist."""
-    hwm = _proc_status_kib("VmHWM")
+    hwm = proc_status_kib("VmHWM")
     return None if hwm is None else max(hwm, _cleared_peak_kib) * 1024
 
 
@@ -159,7 +159,7 @@ def peak_memory_bytes(device: torch.device) -> int:
         return int(torch.cuda.max_memory_allocated(device))
     if device.type == "mps":
         return int(torch.mps.driver_allocated_memory())
-    hwm = _proc_status_kib("VmHWM")
+    hwm = proc_status_kib("VmHWM")
     if hwm is not None:
         return hwm * 1024
     try:

@@ -165,8 +165,8 @@ def test_core_imports_and_reads_memory_without_the_resource_module():
 
     code = ("import sys; sys.modules['resource'] = None\n"
             "import nst_core, torch\n"
-            "from nst_core.device import peak_memory_bytes, _proc_status_kib\n"
-            "import nst_core.device as d; d._proc_status_kib = lambda key: None  # no /proc either\n"
+            "from nst_core.device import peak_memory_bytes, proc_status_kib\n"
+            "import nst_core.device as d; d.proc_status_kib = lambda key: None  # no /proc either\n"
             "print(peak_memory_bytes(torch.device('cpu')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
