@@ -37,7 +37,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if base == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("device cuda was asked for but no CUDA device is available; use device cpu or auto", "device")
+            raise ConfigError("device cuda was asked for but CUDA is not available here; use device cpu or auto", "device")
         return torch.device(name)
     if base == "mps":
         if not _mps_available():
