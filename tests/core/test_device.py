@@ -36,7 +36,7 @@ def test_resolve_device_auto_prefers_cuda():
 @pytest.mark.skipif(HAS_CUDA, reason="CUDA is available here")
 @pytest.mark.parametrize("name", ["cuda", "cuda:0"])
 def test_resolve_device_cuda_unavailable_raises_input_error(name):
-    with pytest.raises(InputError, match="no CUDA device"):
+    with pytest.raises(InputError, match="CUDA is not available"):
         resolve_device(name)
 
 
