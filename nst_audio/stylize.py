@@ -432,7 +432,9 @@ def plan_audio(inp: _Inputs, cfg: AudioStyleConfig, extractor, content_layers, s
         return (f"long run: {len(names)} channel(s) x {len(bounds)} chunk(s) of up to {cfg.chunk_seconds:g} s, "
                 f"about {per_step * total_steps:.0f} s estimated")
 
-    plan = Plan(segments, cfg.optimize, precision, stop_on_failure=False, estimate=estimate)
+    # Not resumable yet: a chunk's finish feeds the cross-fade and the block Griffin-Lim, whose state a
+    # checkpoint would have to carry too.
+    plan = Plan(segments, cfg.optimize, precision, stop_on_failure=False, estimate=estimate, resumable=False)
     return plan, names, len(bounds), n_samples
 
 

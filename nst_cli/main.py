@@ -5,11 +5,14 @@ The ``image`` and ``audio`` commands take their options from the config dataclas
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Iterator, List, Optional
 
 import typer
 
@@ -38,26 +41,68 @@ _PROGRESS = _param("progress", Annotated[bool, typer.Option("--progress/--no-pro
                    True)
 
 
-def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, **values) -> None:
+@contextlib.contextmanager
+def _first_ctrl_c_stops_at_a_step() -> Iterator[threading.Event]:
+    """The first Ctrl-C sets the event the run polls at every step (it then saves a checkpoint and stops);
+    a second one interrupts at once."""
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        _say("nst: stopping after this step (Ctrl-C again to stop at once) ...")
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (an embedding application): no handler, Ctrl-C as usual
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def checkpoint_path(output: Path) -> Path:
+    """Where a run's checkpoint goes: ``out.png`` -> ``out.ckpt`` beside it."""
+    return output.with_name(output.stem + ".ckpt")
+
+
+def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, checkpoint_every: int,
+           resume: Optional[Path], **values) -> None:
     """Stylize CONTENT with the style of one or more STYLES images."""
+    from nst_core import InterruptedRun
     from nst_image import save_image, stylize_image
     from nst_image.io import check_image_output
 
     from .progress import ProgressBar
 
     cfg = config_from_cli(ImageStyleConfig, values)
+    if checkpoint_every < 0:
+        raise typer.BadParameter(f"--checkpoint-every must be a whole number >= 0, not {checkpoint_every}")
     inputs = [content, *styles] + ([Path(cfg.init)] if cfg.init not in ("content", "noise") else [])
     check_image_output(output, inputs)
     check_output_path(trace_path(output), inputs)
-    bar = ProgressBar(enabled=progress, log_every=cfg.optimize.log_every)
     out = Path(output)
+    ckpt = Path(resume) if resume is not None else checkpoint_path(out)
+    check_output_path(ckpt, inputs)
+    bar = ProgressBar(enabled=progress, log_every=cfg.optimize.log_every)
 
     def on_image(scale: int, step: int, img) -> None:
         tag = f"_s{scale + 1}" if bar.segments > 1 else ""
         save_image(img, out.with_name(f"{out.stem}{tag}_{step:04d}{out.suffix}"), inputs=inputs)
 
     try:
-        result = stylize_image(content, styles, cfg, callbacks=[bar], on_image=on_image, log=bar.write)
+        with _first_ctrl_c_stops_at_a_step() as stop:
+            result = stylize_image(content, styles, cfg, callbacks=[bar], on_image=on_image, log=bar.write,
+                                   checkpoint=ckpt, checkpoint_every=checkpoint_every, resume=resume is not None,
+                                   should_stop=stop.is_set)
+    except InterruptedRun as err:
+        bar.close()
+        save_image(err.partial, out, inputs=inputs)
+        raise InterruptedRun(f"{err}; the best result so far is in {out}; continue with the same command and "
+                             f"--resume {err.checkpoint}") from None
     finally:
         bar.close()
     result.save(out)
@@ -78,11 +123,17 @@ def _num(value) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
+_CHECKPOINT_EVERY = _param("checkpoint_every", Annotated[int, typer.Option(
+    help="Save a checkpoint (OUT.ckpt beside the result) every N steps; 0: only when stopped by Ctrl-C. "
+         "It is removed when the run finishes.")], 0)
+_RESUME = _param("resume", Annotated[Optional[Path], typer.Option(
+    help="Continue the run this checkpoint saved (the same inputs and options; refused otherwise).")], None)
+
 image_cmd = make_command("image", _image.__doc__, [
     _param("content", Annotated[Path, typer.Argument(metavar="CONTENT", help="Content image (any format Pillow reads).")]),
     _param("styles", Annotated[List[Path], typer.Argument(metavar="STYLE", help="One or more style images.")]),
     _param("output", Annotated[Path, typer.Option("--output", "-o", help="Result file: .png, .jpg, .tif or .webp.")]),
-    *config_parameters(ImageStyleConfig), _PROGRESS], _image)
+    *config_parameters(ImageStyleConfig), _CHECKPOINT_EVERY, _RESUME, _PROGRESS], _image)
 app.command("image")(image_cmd)
 
 

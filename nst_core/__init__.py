@@ -8,12 +8,12 @@ from .config import ConfigError, option, replace_options, resolve_config, valida
 from .device import (DEVICES, PRECISIONS, available_memory_bytes, device_description, human_bytes,
                      peak_memory_bytes, precision_context, require_memory, reset_peak_memory, resolve_device,
                      resolve_precision, seed_everything, synchronize)
-from .errors import InputError, NSTError, OutputError, ResourceError, WeightsError
+from .errors import InputError, InterruptedRun, NSTError, OutputError, ResourceError, WeightsError
 from .fileio import atomic_path, check_output_path, write_text_atomic
 from .losses import blend_grams, content_loss, gram_loss, gram_matrix, style_loss, total_variation
 from .objective import FeatureExtractor, Objective, make_loss_fn, style_targets
 from .optimize import LBFGS, OptimizeConfig, Result, Step, optimize
-from .plan import Plan, PlanResult, RunStart, Segment, run_plan, start_run, time_loss_fn
+from .plan import Checkpoint, Plan, PlanResult, RunStart, Segment, run_plan, start_run, time_loss_fn
 from .registry import extractor_names, get_extractor_builder, register_extractor
 from .result import StyleResult, trace_path
 from .trace import TRACE_FORMAT, run_trace, write_trace
@@ -23,12 +23,12 @@ __all__ = [
     "DEVICES", "PRECISIONS", "available_memory_bytes", "device_description", "human_bytes", "peak_memory_bytes",
     "precision_context", "require_memory", "reset_peak_memory", "resolve_device", "resolve_precision",
     "seed_everything", "synchronize",
-    "InputError", "NSTError", "OutputError", "ResourceError", "WeightsError",
+    "InputError", "InterruptedRun", "NSTError", "OutputError", "ResourceError", "WeightsError",
     "atomic_path", "check_output_path", "write_text_atomic",
     "blend_grams", "content_loss", "gram_loss", "gram_matrix", "style_loss", "total_variation",
     "FeatureExtractor", "Objective", "make_loss_fn", "style_targets",
     "LBFGS", "OptimizeConfig", "Result", "Step", "optimize",
-    "Plan", "PlanResult", "RunStart", "Segment", "run_plan", "start_run", "time_loss_fn",
+    "Checkpoint", "Plan", "PlanResult", "RunStart", "Segment", "run_plan", "start_run", "time_loss_fn",
     "extractor_names", "get_extractor_builder", "register_extractor",
     "StyleResult", "trace_path",
     "TRACE_FORMAT", "run_trace", "write_trace",

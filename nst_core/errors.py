@@ -48,3 +48,14 @@ class ResourceError(NSTError):
     """The requested work does not fit the device's memory."""
 
     exit_code = 5
+
+
+class InterruptedRun(NSTError):
+    """A run stopped on request (Ctrl-C) at a step boundary. ``checkpoint``: where its state was saved (or
+    None); ``partial``: the best result so far, as the front end's signal, for the caller to save."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, checkpoint=None, partial=None):
+        super().__init__(message)
+        self.checkpoint, self.partial = checkpoint, partial

@@ -145,6 +145,18 @@ class LBFGS:
         self.prev_g: Tensor | None = None
         self.gamma: Tensor | None = None
 
+    _STATE = ("W", "SY", "YY", "count", "head", "k", "prev_x", "prev_g", "gamma")
+
+    def state_dict(self) -> dict:
+        """The whole state (history, counters, previous point and gradient), for a checkpoint."""
+        return {name: (v.detach().clone() if isinstance(v, Tensor) else v)
+                for name in self._STATE for v in [getattr(self, name)]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly where :meth:`state_dict` was taken (same history: the iterates are bit-identical)."""
+        for name in self._STATE:
+            setattr(self, name, state[name])
+
     def _store_and_project(self, s: Tensor, y: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Store the pair (s, y); return ``S g``, ``Y g``, ``y.s`` and ``y.y``: one pass over the history for all."""
         m, slot = self.m, self.head
@@ -225,9 +237,29 @@ class LBFGS:
         self.k += 1
 
 
+def _detached_copy(obj):
+    """A copy of a nested state (dicts, lists, tensors) whose tensors later steps cannot change."""
+    if isinstance(obj, Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _detached_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_detached_copy(v) for v in obj)
+    return obj
+
+
+class Interrupted(Exception):
+    """Raised by :func:`optimize` when ``should_stop()`` said so at a step boundary, after its state was saved.
+
+    ``args``: the best signal so far and the steps done.
+    """
+
+
 def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = OptimizeConfig(), *,
              precision: str = "fp32", project: Callable[[Tensor], Tensor] | None = None,
-             callbacks: Sequence[Callable[[Step], None]] = (), segment: tuple[int, int] = (0, 1)) -> Result:
+             callbacks: Sequence[Callable[[Step], None]] = (), segment: tuple[int, int] = (0, 1),
+             resume: dict | None = None, save_state: Callable[[dict], None] | None = None, save_every: int = 0,
+             should_stop: Callable[[], bool] | None = None) -> Result:
     """Minimise ``loss_fn(signal)["total"]`` starting from ``signal0``.
 
     Parameters
@@ -246,6 +278,14 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         Called with a :class:`Step` after every step.
     segment : (index, count)
         Where this run sits in a plan; passed on to the callbacks' :class:`Step`.
+    resume : dict, optional
+        A state ``save_state`` received: the run continues from that step exactly as it would have
+        (signal, optimizer history, best so far and per-step losses restored; bit-identical on the CPU).
+    save_state, save_every : callable, int
+        ``save_state(state)`` every ``save_every`` steps (0: never) and before an interruption.
+    should_stop : callable, optional
+        Polled at every step boundary (a flag, no device read); when it returns True the state is saved
+        and :class:`Interrupted` is raised with the best result so far as its argument.
 
     Returns
     -------
@@ -274,9 +314,33 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
     steps_run = 0
     checked = 0
     timeline: list[tuple[int, float]] = []
+    earlier = 0.0  # seconds spent before a resume
+    if resume is not None:
+        with torch.no_grad():
+            x.copy_(resume["x"].to(device))
+        names, steps_run, checked = list(resume["names"]), int(resume["steps_run"]), int(resume["checked"])
+        trace = torch.zeros(steps, len(names), device=device)
+        trace[:steps_run] = resume["trace"].to(device)
+        best_x = resume["best_x"].to(device).clone()
+        best_loss = resume["best_loss"].to(device).clone()
+        best_step = resume["best_step"].to(device).clone()
+        timeline = [(int(a), float(b)) for a, b in resume["timeline"]]
+        earlier = float(resume["seconds"])
+        if isinstance(opt, LBFGS):
+            opt.load_state_dict({k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in resume["opt"].items()})
+        else:
+            opt.load_state_dict(resume["opt"])
+
+    def snapshot() -> dict:
+        return {"x": x.detach().clone(), "names": names, "steps_run": steps_run, "checked": checked,
+                "trace": trace[:steps_run].clone() if trace is not None else torch.zeros(0, 0),
+                "best_x": best_x.clone(), "best_loss": best_loss.clone(), "best_step": best_step.clone(),
+                "timeline": [list(t) for t in timeline], "seconds": time.perf_counter() - start,
+                "opt": _detached_copy(opt.state_dict())}  # torch.optim hands out its live tensors
+
     synchronize(device)
-    start = time.perf_counter()
-    for i in range(steps):
+    start = time.perf_counter() - earlier
+    for i in range(steps_run, steps):
         with precision_context(precision, device):
             terms = loss_fn(x)
         total = terms["total"]
@@ -314,6 +378,13 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
                 steps_run = bad
                 break
             timeline.append((steps_run, time.perf_counter() - start))
+        if steps_run < steps:
+            if should_stop is not None and should_stop():
+                if save_state is not None:
+                    save_state(snapshot())
+                raise Interrupted(best_x.detach(), steps_run)
+            if save_state is not None and save_every and steps_run % save_every == 0:
+                save_state(snapshot())
     synchronize(device)
     seconds = time.perf_counter() - start
     host_trace = trace[:steps_run].cpu() if trace is not None else torch.zeros(0, 0)

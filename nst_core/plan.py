@@ -17,8 +17,11 @@ loop, callbacks, NaN handling, timings, per-run peak memory and the trace's ``ru
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import torch
@@ -26,10 +29,12 @@ from torch import Tensor
 
 from .config import resolve_config
 from .device import device_description, resolve_device, resolve_precision, seed_everything, synchronize
-from .optimize import LossFn, OptimizeConfig, Result, Step, optimize
-from .trace import run_trace
+from .errors import InputError, InterruptedRun
+from .fileio import atomic_path
+from .optimize import Interrupted, LossFn, OptimizeConfig, Result, Step, optimize
+from .trace import json_safe, run_trace
 
-__all__ = ["Segment", "Plan", "PlanResult", "RunStart", "start_run", "run_plan", "time_loss_fn"]
+__all__ = ["Segment", "Plan", "PlanResult", "Checkpoint", "CHECKPOINT_FORMAT", "fingerprint", "RunStart", "start_run", "run_plan", "time_loss_fn"]
 
 
 @dataclass
@@ -68,6 +73,33 @@ class Plan:
     precision: str = "fp32"
     stop_on_failure: bool = True
     estimate: Callable[[float, int], str] | None = None
+    resumable: bool = True
+
+
+CHECKPOINT_FORMAT = "nst-checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """Where a plan saves its state, how often, and what a resume must match.
+
+    path : the checkpoint file (written atomically). every : steps between saves (0: only when the run
+    is interrupted). fingerprint : a hash of the run's inputs and settings; a checkpoint made for other
+    ones is refused. resume : continue from ``path`` instead of starting over.
+    """
+
+    path: Path
+    fingerprint: str
+    every: int = 0
+    resume: bool = False
+    _saved: dict | None = field(default=None, repr=False)
+
+    def load(self) -> dict:
+        """The saved state, checked against this run's fingerprint (read once; call early to refuse a wrong
+        checkpoint before any work)."""
+        if self._saved is None:
+            self._saved = _load_checkpoint(self)
+        return self._saved
 
 
 @dataclass
@@ -82,25 +114,24 @@ class PlanResult:
     carry: Any
     stopped: str | None
     device: torch.device
+    precision: str = "fp32"
 
     @property
     def steps(self) -> int:
-        return sum(r.steps_run for r in self.results)
+        return sum(r["steps_run"] for r in self.runs)
 
     @property
     def seconds(self) -> float:
-        return sum(r.seconds for r in self.results)
+        return sum(r["seconds"] for r in self.runs)
 
     @property
     def peak_memory_bytes(self) -> int:
-        return max((r.peak_memory_bytes for r in self.results), default=0)
+        return max((r["peak_memory_bytes"] for r in self.runs), default=0)
 
     def trace(self, *, modality: str, settings: Mapping[str, Any], inputs: Mapping[str, Any],
               extra: Mapping[str, Any] | None = None) -> dict:
         """The run's trace document (:func:`nst_core.run_trace`) with device, precision and stop reason."""
-        common = {"device": device_description(self.device),
-                  "precision": self.results[0].precision if self.results else None,
-                  "stopped": self.stopped}
+        common = {"device": device_description(self.device), "precision": self.precision, "stopped": self.stopped}
         return run_trace(modality=modality, settings=settings, runs=self.runs, inputs=inputs,
                          extra={**common, **(extra or {})})
 
@@ -137,15 +168,53 @@ def time_loss_fn(loss_fn: LossFn, x0: Tensor, n: int = 2) -> float:
     return (time.perf_counter() - t) / n
 
 
+def fingerprint(settings: Mapping[str, Any], inputs: Sequence[Any]) -> str:
+    """sha256 of a run's settings and of its inputs' contents (files read in blocks, tensors by their bytes):
+    what a checkpoint must match to be resumed, and (next) what marks a batch job as done."""
+    h = hashlib.sha256(json.dumps(json_safe(settings), sort_keys=True).encode())
+    for item in inputs:
+        if isinstance(item, Tensor):
+            h.update(item.detach().cpu().contiguous().numpy().tobytes())
+        elif item is not None:
+            with open(item, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
+def _load_checkpoint(ck: Checkpoint) -> dict:
+    path = Path(ck.path)
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist; give the .ckpt file a run with checkpoints wrote")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise InputError(f"checkpoint {path} cannot be read (truncated, or not a checkpoint); start the run "
+                         "again without resume") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"{path} is not a checkpoint of this version ({CHECKPOINT_FORMAT})")
+    if state.get("fingerprint") != ck.fingerprint:
+        raise InputError(f"checkpoint {path} was made for other inputs or settings; resume with the same inputs "
+                         "and options, or start again without resume")
+    return state
+
+
 def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
              log: Callable[[str], None] | None = None,
-             on_result: Callable[[int, Result], None] | None = None) -> PlanResult:
+             on_result: Callable[[int, Result], None] | None = None,
+             checkpoint: Checkpoint | None = None, should_stop: Callable[[], bool] | None = None) -> PlanResult:
     """Run every segment of ``plan`` in order with :func:`nst_core.optimize`.
 
     A segment whose loss becomes NaN or inf keeps its best finite signal (``finish`` receives it); the
     plan then stops there if ``plan.stop_on_failure``, else goes on with the next segment. ``log``
     receives one line per such stop and the time estimate of a long plan; ``on_result(index, result)``
     each segment's :class:`nst_core.Result` (its best signal before ``finish``, its per-step losses).
+
+    With ``checkpoint`` the state (segment, signal, optimizer history, losses so far, what the earlier
+    segments carried over) is saved every ``checkpoint.every`` steps and when ``should_stop()`` turns true
+    at a step boundary; the run then raises :class:`nst_core.InterruptedRun` (exit code 130) with the
+    best signal so far. ``checkpoint.resume`` continues a saved run; on the CPU with a fixed seed the
+    result is bit-identical to a run that was never stopped. The file is removed when the plan finishes.
     """
     say = log or (lambda _msg: None)
     segments = list(plan.segments)
@@ -154,13 +223,38 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
     carry: Any = None
     stopped: str | None = None
     device = torch.device("cpu")
-    for index, seg in enumerate(segments):
-        signal0, loss_fn = seg.prepare(carry)
+    first, resume_state = 0, None
+    if checkpoint is not None and not plan.resumable:
+        raise InputError("checkpoints are not available for this kind of run yet")
+    if checkpoint is not None and checkpoint.resume:
+        saved = checkpoint.load()
+        first, runs, carry, resume_state = int(saved["segment"]), list(saved["runs"]), saved["carry"], saved["state"]
+        say(f"resuming {segments[first].label} at step {resume_state['steps_run']} from {checkpoint.path}")
+    for index in range(first, len(segments)):
+        seg = segments[index]
+        signal0, loss_fn = seg.prepare(carry.to(device) if isinstance(carry, Tensor) else carry)
         device = signal0.device
-        if index == 0 and plan.estimate is not None and len(segments) > 1:
+        if index == 0 and plan.estimate is not None and len(segments) > 1 and resume_state is None:
             say(plan.estimate(time_loss_fn(loss_fn, signal0), plan.optimize.steps * len(segments)))
-        result = optimize(signal0, loss_fn, plan.optimize, precision=plan.precision, project=seg.project,
-                          callbacks=callbacks, segment=(index, len(segments)))
+        save = None
+        if checkpoint is not None:
+            def save(state: dict, index=index, carry=carry) -> None:
+                doc = {"format": CHECKPOINT_FORMAT, "fingerprint": checkpoint.fingerprint, "segment": index,
+                       "runs": runs, "carry": carry.detach().cpu() if isinstance(carry, Tensor) else None,
+                       "state": {k: (v.detach().cpu() if isinstance(v, Tensor) else v) for k, v in state.items()}}
+                with atomic_path(checkpoint.path) as tmp:
+                    torch.save(doc, tmp)
+        try:
+            result = optimize(signal0, loss_fn, plan.optimize, precision=plan.precision, project=seg.project,
+                              callbacks=callbacks, segment=(index, len(segments)), resume=resume_state,
+                              save_state=save, save_every=checkpoint.every if checkpoint else 0,
+                              should_stop=should_stop)
+        except Interrupted as stop:
+            best, steps = stop.args
+            where = f"; checkpoint {checkpoint.path}" if checkpoint is not None else ""
+            raise InterruptedRun(f"interrupted at step {steps} of {seg.label}{where}", checkpoint=
+                                 checkpoint.path if checkpoint is not None else None, partial=best) from None
+        resume_state = None
         results.append(result)
         if on_result is not None:
             on_result(index, result)
@@ -173,4 +267,7 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
             stopped = stopped or f"{seg.label}: {result.stopped}"
             if plan.stop_on_failure:
                 break
-    return PlanResult(results=results, runs=runs, carry=carry, stopped=stopped, device=device)
+    if checkpoint is not None:
+        Path(checkpoint.path).unlink(missing_ok=True)
+    return PlanResult(results=results, runs=runs, carry=carry, stopped=stopped, device=device,
+                      precision=plan.precision)

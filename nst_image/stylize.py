@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult,
+from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult,
                       available_memory_bytes, make_loss_fn, run_plan, start_run, style_targets)
+from nst_core.plan import fingerprint
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
                              option, precision_option, seed_option, validate)
 from nst_core.device import human_bytes, require_memory
@@ -347,7 +348,8 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
                   on_image: Callable[[int, int, Tensor], None] | None = None,
                   log: Callable[[str], None] | None = None,
                   on_segment: Callable[[int, Result], None] | None = None, memory_limit: int | None = None,
-                  **options) -> ImageResult:
+                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, resume: bool = False,
+                  should_stop: Callable[[], bool] | None = None, **options) -> ImageResult:
     """Render ``content`` in the style of ``styles``.
 
     Parameters
@@ -364,6 +366,11 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     on_segment : ``on_segment(scale_index, result)`` with each scale's :class:`nst_core.Result`.
     memory_limit : bytes the run may use in place of what the device reports free (the memory check and
         ``image_size="auto"`` use it; a size probe passes a huge value to try sizes the estimate refuses).
+    checkpoint, checkpoint_every, resume : a checkpoint file, written every ``checkpoint_every`` steps (0: only
+        on interruption) and removed at the end; ``resume=True`` continues from it (refused when it was made
+        for other inputs or settings). See :func:`nst_core.run_plan`.
+    should_stop : polled at every step; when it turns true the state is saved to ``checkpoint`` and
+        :class:`nst_core.InterruptedRun` is raised, its ``partial`` the best picture so far (3, H, W).
 
     Returns
     -------
@@ -388,6 +395,12 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     sizes = scale_schedule(image_size, cfg.scales)
     _check_sizes(inp, sizes, cfg, arch)
     _check_memory(inp, sizes, cfg, arch, precision, device, memory_limit)  # before building (maybe a download)
+    ck = None
+    if checkpoint is not None:
+        ck = Checkpoint(Path(checkpoint), fingerprint(config_settings(cfg), [inp.content, *inp.styles, inp.init]),
+                        every=checkpoint_every, resume=resume)
+        if resume:
+            ck.load()  # a checkpoint for other inputs or settings is refused before any work
 
     if extractor is None:
         extractor = build_extractor(cfg.weights, backbone=cfg.backbone, pooling=cfg.pooling,
@@ -411,8 +424,12 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
             if step.index % cfg.save_every == 0 and step.index != step.total:
                 on_image(step.segment, step.index, _to_picture(step.signal, inp, cfg))
         cbs.append(save_cb)
-    out = run_plan(plan_image(inp, cfg, extractor, sizes, precision, device), callbacks=cbs, log=say,
-                   on_result=on_segment)
+    try:
+        out = run_plan(plan_image(inp, cfg, extractor, sizes, precision, device), callbacks=cbs, log=say,
+                       on_result=on_segment, checkpoint=ck, should_stop=should_stop)
+    except InterruptedRun as err:
+        err.partial = _to_picture(err.partial, inp, cfg)
+        raise
 
     result = _to_picture(out.carry, inp, cfg)
     final = out.runs[-1]["size"]
