@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Annotated, Any, Callable, Mapping, Optional
+from typing import Annotated, Any, Callable, Mapping, Optional, Sequence
 
 import typer
 
 from nst_core.config import ConfigError, OptionSpec, flags_of, options_of, resolve_config
 
-__all__ = ["config_parameters", "config_from_cli", "flag_for", "flag_message", "make_command"]
+__all__ = ["config_parameters", "config_from_cli", "flag_for", "flag_message", "make_command", "parse_assignments"]
 
 
 def _param_name(path: tuple[str, ...]) -> str:
@@ -158,3 +158,34 @@ def make_command(name: str, doc: str, params: list[inspect.Parameter], body: Cal
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     return command
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
+    """``["image_size=256", "style_layers=relu1_1,relu2_1"]`` -> options by config name, each value parsed by
+    the kind its field declares (in either config); a name neither config has is refused."""
+    from nst_audio.stylize import AudioStyleConfig
+    from nst_image.stylize import ImageStyleConfig
+
+    specs = {}
+    for cls in (ImageStyleConfig, AudioStyleConfig):
+        for path, f, spec in options_of(cls):
+            specs.setdefault(path[-1], spec)
+            for alias in spec.aliases:
+                specs.setdefault(alias, spec)
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise ConfigError(f"--set takes NAME=VALUE, not {item!r}", "")
+        if name not in specs:
+            raise ConfigError(f"--set {name}: no such option; use the names of nst image / nst audio options "
+                              "with underscores, e.g. image_size", "")
+        spec = specs[name]
+        if spec.kind == "bool":
+            out[name] = text.strip().lower() in ("1", "true", "yes", "on")
+        elif spec.kind == "str" and spec.optional and text.strip().lower() == "none":
+            out[name] = None
+        else:
+            out[name] = _parse(text.strip(), spec, f"--set {name}")
+    return out

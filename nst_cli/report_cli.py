@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, List, Optional, Tuple
 
@@ -81,6 +82,57 @@ def report_cmd(
     typer.echo(f"wrote {index} (open it in a browser) and {index.with_name('metrics.json')}")
 
 
+def batch_cmd(
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A folder of inputs (with --style) or a .toml manifest of jobs.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder: results mirror the inputs' layout; batch.json records every job.")],
+    style: Annotated[Optional[List[Path]], typer.Option("--style", help="Style file for a folder of inputs (repeat for several: one subfolder each).")] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", metavar="NAME=VALUE", help="An option for every job of a folder, by its config name, e.g. --set image_size=256 --set iterations=100.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (the cores are divided among them).")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish a batch in this output folder: skip what is done, continue checkpoints.")] = False,
+    checkpoint_every: Annotated[int, typer.Option(min=0, help="Image jobs save a checkpoint beside their output every N steps (0: never), so a killed batch loses at most N steps of its current job.")] = 0,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="A line per finished job with the time left.")] = True,
+) -> None:
+    """Stylize many files: every file of a folder with one or more styles, or the jobs of a manifest."""
+    from nst_core import JobsFailed
+    from nst_jobs.batch import check_batch_folder, check_jobs, jobs_from_folder, jobs_from_manifest, run_batch
+
+    from .options import parse_assignments
+
+    if source.is_dir():
+        jobs = jobs_from_folder(source, style or [], output, parse_assignments(set_ or []))
+    else:
+        if style or set_:
+            raise typer.BadParameter("--style and --set are for a folder of inputs; a manifest sets them per job")
+        jobs = jobs_from_manifest(source, output)
+    check_jobs(jobs)  # every input and option before any work (run_batch checks again: it is cheap)
+    check_batch_folder(output, resume=resume)
+    total, start = len(jobs), time.perf_counter()
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+
+    def on_record(i: int, record: dict) -> None:
+        counts[record["state"]] += 1
+        if not progress:
+            return
+        finished = sum(counts.values())
+        worked = counts["done"] + counts["failed"]
+        left = (time.perf_counter() - start) / worked * (total - finished) if worked else 0.0
+        line = f"[{finished}/{total}] {record['state']:7s} {record['job']['output']} ({record['seconds']:.1f} s)"
+        if record.get("error"):
+            line += f": {record['error']}"
+        _say(f"{line} · {counts['failed']} failed · " + (f"about {left / 60:.0f} min left" if left >= 90
+                                                           else f"about {left:.0f} s left"))
+
+    _say(f"{total} job(s) -> {output}")
+    result = run_batch(jobs, output, workers=workers, resume=resume, checkpoint_every=checkpoint_every,
+                       on_record=on_record, log=_say)
+    typer.echo(f"batch: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in "
+               f"{time.perf_counter() - start:.1f} s; every job in {result.path}")
+    if not result.ok:
+        raise JobsFailed(f"{counts['failed']} of {total} job(s) failed ({counts['done']} done, {counts['skipped']} "
+                         f"skipped); the errors are in {result.path}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare_cmd)
     app.command("report")(report_cmd)
+    app.command("batch")(batch_cmd)

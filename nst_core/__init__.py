@@ -8,7 +8,7 @@ from .config import ConfigError, option, replace_options, resolve_config, valida
 from .device import (DEVICES, PRECISIONS, available_memory_bytes, device_description, human_bytes,
                      peak_memory_bytes, precision_context, require_memory, reset_peak_memory, resolve_device,
                      resolve_precision, seed_everything, synchronize)
-from .errors import InputError, InterruptedRun, NSTError, OutputError, ResourceError, WeightsError
+from .errors import InputError, InterruptedRun, JobsFailed, NSTError, OutputError, ResourceError, WeightsError
 from .fileio import atomic_path, check_output_path, write_text_atomic
 from .losses import blend_grams, content_loss, gram_loss, gram_matrix, style_loss, total_variation
 from .objective import FeatureExtractor, Objective, make_loss_fn, style_targets
@@ -23,7 +23,7 @@ __all__ = [
     "DEVICES", "PRECISIONS", "available_memory_bytes", "device_description", "human_bytes", "peak_memory_bytes",
     "precision_context", "require_memory", "reset_peak_memory", "resolve_device", "resolve_precision",
     "seed_everything", "synchronize",
-    "InputError", "InterruptedRun", "NSTError", "OutputError", "ResourceError", "WeightsError",
+    "InputError", "InterruptedRun", "JobsFailed", "NSTError", "OutputError", "ResourceError", "WeightsError",
     "atomic_path", "check_output_path", "write_text_atomic",
     "blend_grams", "content_loss", "gram_loss", "gram_matrix", "style_loss", "total_variation",
     "FeatureExtractor", "Objective", "make_loss_fn", "style_targets",

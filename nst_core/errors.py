@@ -59,3 +59,9 @@ class InterruptedRun(NSTError):
     def __init__(self, message: str, *, checkpoint=None, partial=None):
         super().__init__(message)
         self.checkpoint, self.partial = checkpoint, partial
+
+
+class JobsFailed(NSTError):
+    """Some jobs of a batch failed (each recorded with its error); the others were done."""
+
+    exit_code = 6

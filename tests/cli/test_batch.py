@@ -1,0 +1,166 @@
+"""nst batch: a folder or a manifest of jobs, each failing alone, nothing done twice, checked before any work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nst_jobs.batch import Job, jobs_from_folder, jobs_from_manifest, run_batch
+from nst_run import assert_one_line_error, run
+
+AUDIO = Path(__file__).resolve().parents[2] / "examples" / "audio"
+TINY = ["--set", "image_size=32", "--set", "iterations=3", "--set", "weights=random", "--set", "seed=0",
+        "--set", "device=cpu", "--no-progress"]
+
+
+@pytest.fixture
+def folder(tmp_path, demo_inputs):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    shutil.copy(demo_inputs["content_landscape"], photos / "a.png")
+    shutil.copy(demo_inputs["content_portrait"], photos / "sub" / "b.png")
+    shutil.copy(demo_inputs["style_swirls"], tmp_path / "swirls.png")
+    shutil.copy(demo_inputs["style_mosaic"], tmp_path / "mosaic.png")
+    return photos
+
+
+def _batch(out: Path) -> dict:
+    return json.loads((out / "batch.json").read_text())
+
+
+def test_folder_with_one_style_mirrors_the_layout_and_a_broken_file_fails_alone(folder, tmp_path, capsys):
+    (folder / "c.png").write_text("not a picture")
+    out = tmp_path / "out"
+    code, stdout, err = run(["batch", folder, "--style", tmp_path / "swirls.png", "-o", out, *TINY], capsys)
+    assert code == 6 and "1 of 3 job(s) failed" in err, err
+    assert "2 done, 0 skipped, 1 failed" in stdout
+    assert (out / "a.png").is_file() and (out / "sub" / "b.png").is_file() and (out / "sub" / "b.trace.json").is_file()
+    doc = _batch(out)
+    states = {Path(r["job"]["output"]).name: r["state"] for r in doc["jobs"]}
+    assert states == {"a.png": "done", "b.png": "done", "c.png": "failed"}
+    failed = next(r for r in doc["jobs"] if r["state"] == "failed")
+    assert "not an image" in failed["error"] and "\n" not in failed["error"]
+    assert doc["counts"] == {"done": 2, "skipped": 0, "failed": 1, "pending": 0}
+    assert all(r["seconds"] >= 0 for r in doc["jobs"]) and doc["jobs"][0]["metrics"]["style"]
+
+
+def test_nothing_is_done_twice_and_an_earlier_batch_needs_resume(folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    style = tmp_path / "swirls.png"
+    assert run(["batch", folder, "--style", style, "-o", out, *TINY], capsys)[0] == 0
+    before = (out / "a.png").stat().st_mtime_ns
+    code, _, err = run(["batch", folder, "--style", style, "-o", out, *TINY], capsys)
+    assert_one_line_error(code, err, "holds a batch already", "--resume")
+    assert code == 4
+    code, stdout, err = run(["batch", folder, "--style", style, "-o", out, "--resume", *TINY], capsys)
+    assert code == 0 and "0 done, 2 skipped, 0 failed" in stdout, err
+    assert (out / "a.png").stat().st_mtime_ns == before
+    # Other settings are other jobs: the same outputs are made again.
+    code, stdout, _ = run(["batch", folder, "--style", style, "-o", out, "--resume", *TINY, "--set", "style_weight=3"],
+                          capsys)
+    assert code == 0 and "2 done, 0 skipped" in stdout
+
+
+def test_several_styles_get_a_subfolder_each(folder, tmp_path):
+    jobs = jobs_from_folder(folder, [tmp_path / "swirls.png", tmp_path / "mosaic.png"], tmp_path / "out")
+    outs = sorted(str(Path(j.output).relative_to(tmp_path / "out")) for j in jobs)
+    assert outs == ["mosaic/a.png", "mosaic/sub/b.png", "swirls/a.png", "swirls/sub/b.png"]
+
+
+def test_manifest_with_defaults_globs_and_both_modalities(folder, tmp_path):
+    shutil.copy(AUDIO / "melody_sine.wav", tmp_path / "melody.wav")
+    shutil.copy(AUDIO / "phrase_violin.wav", tmp_path / "violin.wav")
+    manifest = tmp_path / "jobs.toml"
+    manifest.write_text('seed = 0\niterations = 3\ndevice = "cpu"\n\n'
+                        '[[job]]\ncontent = "photos/**/*.png"\nstyle = "swirls.png"\nimage_size = 32\nweights = "random"\n\n'
+                        '[[job]]\ncontent = "melody.wav"\nstyle = "violin.wav"\nfilters = 64\ngriffin_lim_iters = 4\n')
+    jobs = jobs_from_manifest(manifest, tmp_path / "out")
+    assert [j.kind for j in jobs] == ["image", "image", "audio"]
+    assert jobs[0].config().optimize.steps == 3 and jobs[0].config().image_size == 32
+    result = run_batch(jobs, tmp_path / "out")
+    assert result.ok and result.count("done") == 3
+    assert (tmp_path / "out" / "melody_violin.wav").is_file()
+
+
+@pytest.mark.parametrize("body,line,needle", [
+    ('iterations = 3\n[[job]]\ncontent = "photos/a.png"\nstyle = "swirls.png"\ncolour = "red"\n', 5, "unknown option 'colour'"),
+    ('iterations = 0\n[[job]]\ncontent = "photos/a.png"\nstyle = "swirls.png"\n', 1, "steps must be a whole number"),
+    ('[[job]]\ncontent = "photos/nothing*.png"\nstyle = "swirls.png"\n', 1, "matches no file"),
+    ('[[job]]\ncontent = "photos/a.png"\n', 1, "has no style"),
+    ('[[job\n', None, "not valid TOML"),
+])
+def test_manifest_problems_name_the_line_and_nothing_runs(body, line, needle, folder, tmp_path, capsys):
+    manifest = tmp_path / "jobs.toml"
+    manifest.write_text(body)
+    code, _, err = run(["batch", manifest, "-o", tmp_path / "out"], capsys)
+    assert_one_line_error(code, err, needle, *([f"jobs.toml:{line}:"] if line else []))
+    assert code == 2 and not (tmp_path / "out").exists()
+
+
+def test_a_missing_input_is_found_before_any_work(folder, tmp_path, capsys):
+    manifest = tmp_path / "jobs.toml"
+    manifest.write_text('[[job]]\ncontent = "photos/a.png"\nstyle = "gone.png"\n')
+    code, _, err = run(["batch", manifest, "-o", tmp_path / "out"], capsys)
+    assert_one_line_error(code, err, "gone.png", "does not exist")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_two_workers_split_the_cores_and_run_every_job(folder, tmp_path):
+    jobs = jobs_from_folder(folder, [tmp_path / "swirls.png", tmp_path / "mosaic.png"], tmp_path / "out",
+                            {"image_size": 32, "iterations": 3, "weights": "random", "seed": 0, "device": "cpu"})
+    said = []
+    result = run_batch(jobs, tmp_path / "out", workers=2, log=said.append)
+    assert result.ok and result.count("done") == 4
+    assert any("2 worker processes" in m for m in said)
+    assert len({r["pid"] for r in result.records}) == 2  # both workers took jobs
+
+
+def test_jobs_are_plain_dicts_both_ways(tmp_path):
+    job = Job("image", "c.png", ["s.png"], "o.png", {"image_size": 64}, origin="m.toml:3")
+    assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
+
+
+@pytest.mark.slow
+def test_a_batch_killed_mid_job_resumes_to_the_same_results(folder, tmp_path):
+    """kill -9 during the second job: the first is skipped on resume, the second continues from its checkpoint,
+    and every picture equals an uninterrupted batch's (CPU, one thread each, fixed seed)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    args = ["batch", folder, "--style", tmp_path / "swirls.png", "--checkpoint-every", "5", "--no-progress",
+            "--set", "image_size=48", "--set", "iterations=200", "--set", "weights=random", "--set", "seed=0",
+            "--set", "device=cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def nst(out, *extra):
+        return subprocess.Popen([sys.executable, "-m", "nst_cli", *map(str, args), "-o", str(out), *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+    ref = nst(tmp_path / "ref")
+    assert ref.wait(timeout=600) == 0, ref.stderr.read().decode()
+    proc = nst(tmp_path / "out")
+    ckpt = tmp_path / "out" / "sub" / "b.ckpt"  # the second job's checkpoint: the first is done by then
+    end = time.time() + 300
+    while not ckpt.exists():
+        assert time.time() < end and proc.poll() is None, "the second job never saved a checkpoint"
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    again = nst(tmp_path / "out", "--resume")
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err.decode()
+    assert "1 done, 1 skipped, 0 failed" in out.decode()
+    for name in ("a.png", "sub/b.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / name)),
+                              np.asarray(Image.open(tmp_path / "ref" / name))), name
