@@ -12,7 +12,6 @@ import concurrent.futures as cf
 import json
 import multiprocessing
 import os
-import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -221,8 +220,6 @@ def _check_options(job: Job, text: str = "") -> None:
 def check_jobs(jobs: Sequence[Job]) -> None:
     """Everything a batch needs, checked before any work: inputs exist, options are valid, outputs are
     distinct, writable and not inputs. The first problem is an InputError (or OutputError) naming the job."""
-    from nst_audio.io import check_audio_output
-    from nst_image.io import check_image_output
 
     if not jobs:
         raise InputError("the batch has no jobs")
@@ -234,6 +231,12 @@ def check_jobs(jobs: Sequence[Job]) -> None:
             if not Path(p).is_file():
                 raise InputError(f"{where}: input {p} does not exist or is not a file")
         _check_options(job)
+        from nst_audio.io import SAVE_FORMATS as AUDIO_FORMATS
+        from nst_image.io import SAVE_FORMATS as IMAGE_FORMATS
+
+        formats = IMAGE_FORMATS if job.kind == "image" else AUDIO_FORMATS
+        if Path(job.output).suffix.lower() not in formats:
+            raise OutputError(f"{where}: output {job.output} must end in one of {', '.join(formats)} for a {job.kind} job")
         out = str(Path(job.output).resolve())
         if out in seen:
             raise OutputError(f"{where}: output {job.output} is also the output of {seen[out]}; give each job its own")

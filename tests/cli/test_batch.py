@@ -164,3 +164,11 @@ def test_a_batch_killed_mid_job_resumes_to_the_same_results(folder, tmp_path):
     for name in ("a.png", "sub/b.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / name)),
                               np.asarray(Image.open(tmp_path / "ref" / name))), name
+
+
+def test_an_output_of_the_wrong_kind_is_refused_before_any_work(folder, tmp_path, capsys):
+    manifest = tmp_path / "jobs.toml"
+    manifest.write_text('[[job]]\ncontent = "photos/a.png"\nstyle = "swirls.png"\noutput = "a.wav"\n')
+    code, _, err = run(["batch", manifest, "-o", tmp_path / "out"], capsys)
+    assert_one_line_error(code, err, "jobs.toml:1", "a.wav", ".png")
+    assert code == 4 and not (tmp_path / "out").exists()
