@@ -5,14 +5,11 @@ The ``image`` and ``audio`` commands take their options from the config dataclas
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Annotated, Iterator, List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -22,6 +19,7 @@ from nst_image.stylize import ImageStyleConfig
 
 from . import report_cli
 from .options import config_from_cli, config_parameters, flag_message, make_command
+from .progress import first_ctrl_c_stops_at_a_step
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Neural style transfer for images and audio.")
@@ -39,29 +37,6 @@ def _param(name: str, annotation, default=inspect.Parameter.empty) -> inspect.Pa
 
 _PROGRESS = _param("progress", Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")],
                    True)
-
-
-@contextlib.contextmanager
-def _first_ctrl_c_stops_at_a_step() -> Iterator[threading.Event]:
-    """The first Ctrl-C sets the event the run polls at every step (it then saves a checkpoint and stops);
-    a second one interrupts at once."""
-    stop = threading.Event()
-
-    def handler(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        _say("nst: stopping after this step (Ctrl-C again to stop at once) ...")
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread (an embedding application): no handler, Ctrl-C as usual
-        yield stop
-        return
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def checkpoint_path(output: Path) -> Path:
@@ -94,7 +69,7 @@ def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, c
         save_image(img, out.with_name(f"{out.stem}{tag}_{step:04d}{out.suffix}"), inputs=inputs)
 
     try:
-        with _first_ctrl_c_stops_at_a_step() as stop:
+        with first_ctrl_c_stops_at_a_step() as stop:
             result = stylize_image(content, styles, cfg, callbacks=[bar], on_image=on_image, log=bar.write,
                                    checkpoint=ckpt, checkpoint_every=checkpoint_every, resume=resume is not None,
                                    should_stop=stop.is_set)

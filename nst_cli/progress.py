@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from typing import Iterator
 
 from tqdm import tqdm
 
@@ -44,3 +48,26 @@ class ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+@contextlib.contextmanager
+def first_ctrl_c_stops_at_a_step() -> Iterator[threading.Event]:
+    """The first Ctrl-C sets the event the run polls at every step (it then saves a checkpoint and stops);
+    a second one interrupts at once."""
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("nst: stopping after this step (Ctrl-C again to stop at once) ...", file=sys.stderr)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (an embedding application): no handler, Ctrl-C as usual
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

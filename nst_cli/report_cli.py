@@ -107,7 +107,7 @@ def batch_cmd(
     check_jobs(jobs)  # every input and option before any work (run_batch checks again: it is cheap)
     check_batch_folder(output, resume=resume)
     total, start = len(jobs), time.perf_counter()
-    counts = {"done": 0, "skipped": 0, "failed": 0}
+    counts = {"done": 0, "skipped": 0, "failed": 0, "interrupted": 0}
 
     def on_record(i: int, record: dict) -> None:
         counts[record["state"]] += 1
@@ -123,8 +123,11 @@ def batch_cmd(
                                                            else f"about {left:.0f} s left"))
 
     _say(f"{total} job(s) -> {output}")
-    result = run_batch(jobs, output, workers=workers, resume=resume, checkpoint_every=checkpoint_every,
-                       on_record=on_record, log=_say)
+    from .progress import first_ctrl_c_stops_at_a_step
+
+    with first_ctrl_c_stops_at_a_step() as stop:
+        result = run_batch(jobs, output, workers=workers, resume=resume, checkpoint_every=checkpoint_every,
+                           on_record=on_record, log=_say, should_stop=stop.is_set)
     typer.echo(f"batch: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in "
                f"{time.perf_counter() - start:.1f} s; every job in {result.path}")
     if not result.ok:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from nst_core import InputError, NSTError, OutputError
+from nst_core import InputError, InterruptedRun, NSTError, OutputError
 from nst_core.config import config_settings
 from nst_core.errors import one_line
 from nst_core.fileio import write_text_atomic
@@ -285,11 +285,12 @@ def _done_before(job: Job, fp: str) -> bool:
 
 
 def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: bool = False,
-            checkpoint_every: int = 0) -> dict:
+            checkpoint_every: int = 0, should_stop: Callable[[], bool] | None = None) -> dict:
     """Run one job in this process; never raises for the job's own failure. Returns its record: ``state``
     (``done``, ``skipped``, ``failed``), ``seconds``, ``steps``, ``metrics``, ``error`` (one line).
     An image job saves a checkpoint beside its output every ``checkpoint_every`` steps (0: only when
-    stopped); ``resume`` continues from it."""
+    stopped); ``resume`` continues from it. When ``should_stop()`` turns true the image job saves its
+    checkpoint and its best result so far, and the record's state is ``interrupted``."""
     job = job if isinstance(job, Job) else Job.from_dict(job)
     start = time.perf_counter()
     record: dict = {"job": job.to_dict(), "state": "failed", "seconds": 0.0, "error": None, "metrics": None,
@@ -306,9 +307,16 @@ def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: boo
             from nst_image import stylize_image
 
             ckpt = Path(job.output).with_name(Path(job.output).stem + ".ckpt")
-            result = stylize_image(job.content, job.styles, cfg, extractor=_WORKER.backbone(cfg),
-                                   checkpoint=ckpt, checkpoint_every=checkpoint_every,
-                                   resume=resume and ckpt.is_file())
+            try:
+                result = stylize_image(job.content, job.styles, cfg, extractor=_WORKER.backbone(cfg),
+                                       checkpoint=ckpt, checkpoint_every=checkpoint_every,
+                                       resume=resume and ckpt.is_file(), should_stop=should_stop)
+            except InterruptedRun as err:
+                from nst_image import save_image
+
+                save_image(err.partial, job.output, inputs=job.inputs)
+                record.update(state="interrupted", error=str(err), seconds=time.perf_counter() - start)
+                return record
         else:
             from nst_audio import stylize_audio
 
@@ -331,9 +339,12 @@ def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: boo
 
 
 def _init_worker(threads: int) -> None:
+    import signal
+
     import torch
 
     torch.set_num_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops handing out jobs
 
 
 @dataclass
@@ -365,13 +376,15 @@ def check_batch_folder(out: Path, *, resume: bool) -> Path:
 def _write_batch(path: Path, records: list[dict | None], jobs: Sequence[Job], started: float) -> None:
     rows = [r if r is not None else {"job": j.to_dict(), "state": "pending"} for r, j in zip(records, jobs)]
     doc = {"format": BATCH_FORMAT, "started": started, "updated": time.time(),
-           "counts": {s: sum(1 for r in rows if r["state"] == s) for s in ("done", "skipped", "failed", "pending")},
+           "counts": {s: sum(1 for r in rows if r["state"] == s)
+                      for s in ("done", "skipped", "failed", "interrupted", "pending")},
            "jobs": rows}
     write_text_atomic(path, json.dumps(doc, indent=1, default=str) + "\n")
 
 
 def run_batch(jobs: Sequence[Job], out_dir: str | os.PathLike, *, workers: int = 1, skip_done: bool = True,
               resume: bool = False, checkpoint_every: int = 0, threads: int | None = None,
+              should_stop: Callable[[], bool] | None = None,
               on_record: Callable[[int, dict], None] | None = None,
               log: Callable[[str], None] | None = None) -> BatchResult:
     """Run ``jobs`` (checked first, see :func:`check_jobs`) and write ``out_dir/batch.json`` after each.
@@ -381,7 +394,9 @@ def run_batch(jobs: Sequence[Job], out_dir: str | os.PathLike, *, workers: int =
     ``workers=1`` runs them in this process; more start that many worker processes, each with
     ``threads`` intra-op threads (default: the usable cores divided among them, so they do not
     oversubscribe the cores). A job whose worker dies is retried once. ``on_record(index, record)`` is
-    called as each job ends.
+    called as each job ends. When ``should_stop()`` turns true (Ctrl-C) the batch stops: in this process the
+    current image job saves its checkpoint and best result; worker processes finish the jobs they hold and
+    no new ones start. Then :class:`nst_core.InterruptedRun` is raised; ``resume=True`` finishes the batch.
     """
     say = log or (lambda _m: None)
     check_jobs(jobs)
@@ -397,9 +412,22 @@ def run_batch(jobs: Sequence[Job], out_dir: str | os.PathLike, *, workers: int =
         if on_record is not None:
             on_record(i, record)
 
+    stop = should_stop or (lambda: False)
+
+    def interrupted() -> InterruptedRun:
+        done = sum(1 for r in records if r is not None and r["state"] in ("done", "skipped"))
+        return InterruptedRun(f"batch interrupted with {done} of {len(jobs)} job(s) finished; {path} says which; "
+                              "continue with the same command and --resume")
+
     if workers <= 1:
         for i, job in enumerate(jobs):
-            finished(i, run_job(job, skip_done=skip_done, resume=resume, checkpoint_every=checkpoint_every))
+            if stop():
+                raise interrupted()
+            record = run_job(job, skip_done=skip_done, resume=resume, checkpoint_every=checkpoint_every,
+                             should_stop=stop)
+            finished(i, record)
+            if record["state"] == "interrupted":
+                raise interrupted()
         return BatchResult([r for r in records if r is not None], path)
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -415,8 +443,13 @@ def run_batch(jobs: Sequence[Job], out_dir: str | os.PathLike, *, workers: int =
                                    checkpoint_every=checkpoint_every): i for i in pending}
             retry: list[int] = []
             for fut in cf.as_completed(futures):
+                if stop():  # no new jobs; those running finish
+                    for other in futures:
+                        other.cancel()
                 i = futures[fut]
                 attempts[i] += 1
+                if fut.cancelled():
+                    continue
                 try:
                     finished(i, fut.result())
                 except cf.process.BrokenProcessPool:
@@ -426,6 +459,8 @@ def run_batch(jobs: Sequence[Job], out_dir: str | os.PathLike, *, workers: int =
                         finished(i, {"job": jobs[i].to_dict(), "state": "failed", "seconds": 0.0, "metrics": None,
                                      "steps": None, "error": "its worker process died twice (killed, crashed or out "
                                                              "of memory)"})
+        if stop():
+            raise interrupted()
         if retry:
             say(f"a worker died; retrying {len(retry)} job(s) once")
         pending = sorted(retry)

@@ -43,7 +43,7 @@ def test_folder_with_one_style_mirrors_the_layout_and_a_broken_file_fails_alone(
     assert states == {"a.png": "done", "b.png": "done", "c.png": "failed"}
     failed = next(r for r in doc["jobs"] if r["state"] == "failed")
     assert "not an image" in failed["error"] and "\n" not in failed["error"]
-    assert doc["counts"] == {"done": 2, "skipped": 0, "failed": 1, "pending": 0}
+    assert doc["counts"] == {"done": 2, "skipped": 0, "failed": 1, "interrupted": 0, "pending": 0}
     assert all(r["seconds"] >= 0 for r in doc["jobs"]) and doc["jobs"][0]["metrics"]["style"]
 
 
@@ -125,9 +125,10 @@ def test_jobs_are_plain_dicts_both_ways(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_batch_killed_mid_job_resumes_to_the_same_results(folder, tmp_path):
+def test_a_batch_killed_or_stopped_mid_job_resumes_to_the_same_results(folder, tmp_path):
     """kill -9 during the second job: the first is skipped on resume, the second continues from its checkpoint,
-    and every picture equals an uninterrupted batch's (CPU, one thread each, fixed seed)."""
+    and every picture equals an uninterrupted batch's (CPU, one thread each, fixed seed). Ctrl-C during the
+    first job: the same, after exit 130."""
     import os
     import signal
     import subprocess
@@ -163,6 +164,27 @@ def test_a_batch_killed_mid_job_resumes_to_the_same_results(folder, tmp_path):
     assert "1 done, 1 skipped, 0 failed" in out.decode()
     for name in ("a.png", "sub/b.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / name)),
+                              np.asarray(Image.open(tmp_path / "ref" / name))), name
+
+    # Ctrl-C: the current job saves its checkpoint and best picture, the batch says how to go on, exit 130.
+    proc = nst(tmp_path / "out2")
+    first = tmp_path / "out2" / "a.ckpt"
+    end = time.time() + 300
+    while not first.exists():
+        assert time.time() < end and proc.poll() is None, "the first job never saved a checkpoint"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err.decode()
+    assert "batch interrupted" in err.decode() and "--resume" in err.decode() and "Traceback" not in err.decode()
+    doc = json.loads((tmp_path / "out2" / "batch.json").read_text())
+    assert doc["counts"]["interrupted"] == 1 and doc["counts"]["pending"] == 1
+    assert (tmp_path / "out2" / "a.png").is_file() and first.is_file()
+    again = nst(tmp_path / "out2", "--resume")
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and "2 done" in out.decode(), err.decode()
+    for name in ("a.png", "sub/b.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out2" / name)),
                               np.asarray(Image.open(tmp_path / "ref" / name))), name
 
 
