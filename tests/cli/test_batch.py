@@ -194,3 +194,26 @@ def test_an_output_of_the_wrong_kind_is_refused_before_any_work(folder, tmp_path
     code, _, err = run(["batch", manifest, "-o", tmp_path / "out"], capsys)
     assert_one_line_error(code, err, "jobs.toml:1", "a.wav", ".png")
     assert code == 4 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_dead_worker_loses_only_time_its_jobs_are_retried(folder, tmp_path):
+    """kill -9 of a worker process after the first job: the jobs it (and the broken pool) held are retried once
+    on fresh workers, and every job ends done."""
+    import multiprocessing
+    import os
+    import signal
+
+    jobs = jobs_from_folder(folder, [tmp_path / "swirls.png", tmp_path / "mosaic.png"], tmp_path / "out",
+                            {"image_size": 32, "iterations": 200, "weights": "random", "seed": 0, "device": "cpu"})
+    said, killed = [], []  # 200 steps: the other jobs are still running when the first one ends
+
+    def kill_one(_i, record):
+        if not killed:
+            victim = next(p for p in multiprocessing.active_children() if p.pid != record["pid"])
+            os.kill(victim.pid, signal.SIGKILL)
+            killed.append(victim.pid)
+
+    result = run_batch(jobs, tmp_path / "out", workers=2, on_record=kill_one, log=said.append)
+    assert killed and any("a worker died; retrying" in m for m in said), said
+    assert result.ok and result.count("done") == 4, [r.get("error") for r in result.records]
