@@ -580,8 +580,8 @@ class StreamingGriffinLim:
         self._ctx_fixed: Tensor | None = None
         self._free = -(-n_fft // hop_length) + 1  # context frames near the old block's edge: left free
         self._tail: Tensor | None = None  # the previous block's samples over the next cross-fade
-        self._err = 0.0
-        self._energy = 0.0
+        self.squared_error = 0.0  # || |STFT(output)| - magnitude ||^2 over the frames measured so far
+        self.squared_norm = 0.0  # || magnitude ||^2 over the same frames
         self._mags: Tensor | None = None  # magnitudes of frames not measured yet
         self._out: Tensor | None = None  # output samples from self._out_start, kept until their frames are measured
         self._out_start = 0
@@ -658,8 +658,8 @@ class StreamingGriffinLim:
         win = make_window(self.window, self.n_fft, device=seg.device, dtype=seg.dtype)
         est = _stft(seg, self.n_fft, hop, win, False).abs()
         target = self._mags[..., : stop - first]
-        self._err += float(torch.linalg.vector_norm(est - target) ** 2)
-        self._energy += float(torch.linalg.vector_norm(target) ** 2)
+        self.squared_error += float(torch.linalg.vector_norm(est - target) ** 2)
+        self.squared_norm += float(torch.linalg.vector_norm(target) ** 2)
         self._mags = self._mags[..., stop - first:]
         keep_from = max(0, stop * hop - half)  # the next frame's first sample
         self._out = self._out[keep_from - self._out_start:]
@@ -668,6 +668,6 @@ class StreamingGriffinLim:
     @property
     def spectral_convergence_db(self) -> float:
         """``20 log10(|| |STFT(block wave)| - magnitude || / || magnitude ||)`` over every frame pushed."""
-        if self._energy == 0.0:
+        if self.squared_norm == 0.0:
             raise SpectralArgumentError("magnitude is all zeros: spectral convergence is undefined")
-        return -math.inf if self._err == 0.0 else 10.0 * math.log10(self._err / self._energy)
+        return -math.inf if self.squared_error == 0.0 else 10.0 * math.log10(self.squared_error / self.squared_norm)

@@ -357,7 +357,7 @@ class _Synthesis:
     def spectral_convergence_db(self) -> float:
         # Over all channels at once: a silent first channel (a hard-right clip's left, the mid of an L = -R clip)
         # has an all-zero target, for which spectral convergence is undefined.
-        err, energy = sum(g._err for g in self.synths), sum(g._energy for g in self.synths)
+        err, energy = sum(g.squared_error for g in self.synths), sum(g.squared_norm for g in self.synths)
         return -math.inf if err == 0 else 10.0 * math.log10(err / max(energy, 1e-30))
 
 

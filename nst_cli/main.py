@@ -74,7 +74,6 @@ def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, c
                                    checkpoint=ckpt, checkpoint_every=checkpoint_every, resume=resume is not None,
                                    should_stop=stop.is_set)
     except InterruptedRun as err:
-        bar.close()
         save_image(err.partial, out, inputs=inputs)
         raise InterruptedRun(f"{err}; the best result so far is in {out}; continue with the same command and "
                              f"--resume {err.checkpoint}") from None

@@ -181,11 +181,5 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
         if name not in specs:
             raise ConfigError(f"--set {name}: no such option; use the names of nst image / nst audio options "
                               "with underscores, e.g. image_size", "")
-        spec = specs[name]
-        if spec.kind == "bool":
-            out[name] = text.strip().lower() in ("1", "true", "yes", "on")
-        elif spec.kind == "str" and spec.optional and text.strip().lower() == "none":
-            out[name] = None
-        else:
-            out[name] = _parse(text.strip(), spec, f"--set {name}")
+        out[name] = _parse(text.strip(), specs[name], f"--set {name}")
     return out

@@ -35,7 +35,7 @@ __all__ = ["Options", "resolve_config", "as_list", "device_option", "precision_o
            "config_from_settings", "config_settings", "KINDS"]
 
 #: Kinds of value an option holds; each has one parser from text (the CLI) and one check.
-KINDS = ("int", "float", "str", "bool", "names", "floats", "ints", "size", "nested")
+KINDS = ("int", "float", "str", "names", "floats", "ints", "size", "nested")
 
 
 @dataclass(frozen=True)
@@ -157,17 +157,13 @@ def check_value(name: str, value: Any, spec: OptionSpec) -> Any:
         value = _check_number(name, value, spec, integral=True)
     elif kind == "float":
         value = _check_number(name, value, spec, integral=False)
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be True or False, not {value!r}", name)
     elif kind == "str":
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, not {type(value).__name__}", name)
-    elif kind == "size":
-        if value != "auto":
-            value = _check_number(name, value, spec, integral=True) if not isinstance(value, str) else value
-            if isinstance(value, str):
-                raise ConfigError(f"{name} must be a whole number of px or 'auto', not {value!r}", name)
+    elif kind == "size" and value != "auto":
+        if isinstance(value, str):
+            raise ConfigError(f"{name} must be a whole number of px or 'auto', not {value!r}", name)
+        value = _check_number(name, value, spec, integral=True)
     elif kind in ("names", "floats", "ints"):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise ConfigError(f"{name} must be a list or tuple, not {type(value).__name__}", name)

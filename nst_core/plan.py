@@ -104,12 +104,11 @@ class Checkpoint:
 
 @dataclass
 class PlanResult:
-    """What :func:`run_plan` returns: every segment's :class:`Result` with its summary and info.
-
-    ``runs`` are the trace's per-segment records; ``carry`` is what the last segment's ``finish`` returned.
+    """What :func:`run_plan` returns: every segment's summary and info (the trace's ``runs``) and what the
+    last segment's ``finish`` returned. The segments' own signals are not kept (a long clip's chunks would
+    all stay in memory); ``on_result`` sees each :class:`Result` as it ends.
     """
 
-    results: list[Result]
     runs: list[dict]
     carry: Any
     stopped: str | None
@@ -218,7 +217,6 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
     """
     say = log or (lambda _msg: None)
     segments = list(plan.segments)
-    results: list[Result] = []
     runs: list[dict] = []
     carry: Any = None
     stopped: str | None = None
@@ -255,7 +253,6 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
             raise InterruptedRun(f"interrupted at step {steps} of {seg.label}{where}", checkpoint=
                                  checkpoint.path if checkpoint is not None else None, partial=best) from None
         resume_state = None
-        results.append(result)
         if on_result is not None:
             on_result(index, result)
         run = result.summary()
@@ -269,5 +266,5 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
                 break
     if checkpoint is not None:
         Path(checkpoint.path).unlink(missing_ok=True)
-    return PlanResult(results=results, runs=runs, carry=carry, stopped=stopped, device=device,
+    return PlanResult(runs=runs, carry=carry, stopped=stopped, device=device,
                       precision=plan.precision)

@@ -205,12 +205,10 @@ def jobs_from_manifest(path: str | os.PathLike, out_dir: str | os.PathLike) -> l
                     tag = "+".join(Path(s).stem for s in group)
                     out = out_dir / (f"{stem}_{tag}" + _OUTPUT_SUFFIX[kind])
                 jobs.append(Job(kind, c, group, str(out), dict(merged), origin=where))
-    for job in jobs:
-        _check_options(job, text)
     return jobs
 
 
-def _check_options(job: Job, text: str = "") -> None:
+def _check_options(job: Job) -> None:
     try:
         job.config()
     except NSTError as err:
@@ -220,6 +218,9 @@ def _check_options(job: Job, text: str = "") -> None:
 def check_jobs(jobs: Sequence[Job]) -> None:
     """Everything a batch needs, checked before any work: inputs exist, options are valid, outputs are
     distinct, writable and not inputs. The first problem is an InputError (or OutputError) naming the job."""
+
+    from nst_audio.io import SAVE_FORMATS as AUDIO_FORMATS
+    from nst_image.io import SAVE_FORMATS as IMAGE_FORMATS
 
     if not jobs:
         raise InputError("the batch has no jobs")
@@ -231,9 +232,6 @@ def check_jobs(jobs: Sequence[Job]) -> None:
             if not Path(p).is_file():
                 raise InputError(f"{where}: input {p} does not exist or is not a file")
         _check_options(job)
-        from nst_audio.io import SAVE_FORMATS as AUDIO_FORMATS
-        from nst_image.io import SAVE_FORMATS as IMAGE_FORMATS
-
         formats = IMAGE_FORMATS if job.kind == "image" else AUDIO_FORMATS
         if Path(job.output).suffix.lower() not in formats:
             raise OutputError(f"{where}: output {job.output} must end in one of {', '.join(formats)} for a {job.kind} job")
