@@ -139,10 +139,14 @@ def flag_for(param: str, *configs: type) -> str | None:
     return None
 
 
+#: Parameters of library calls (not config fields) that the commands take as flags of the same name.
+COMMAND_FLAGS = {"force": "--force", "image": "--image", "audio": "--audio"}
+
+
 def flag_message(message: str, param: str | tuple[str, ...] | None, *configs: type) -> str:
     """``message`` with the field name(s) ``param`` written as flags (``image_size 8`` -> ``--image-size 8``)."""
     for name in ((param,) if isinstance(param, str) else param or ()):
-        flag = flag_for(name, *configs) if name else None
+        flag = (flag_for(name, *configs) or COMMAND_FLAGS.get(name)) if name else None
         if flag is not None:
             message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, message)
     return message

@@ -49,10 +49,11 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
 
     say = log or (lambda _m: None)
     if image is None and audio is None:
-        raise InputError("give an image pair (--image CONTENT STYLE), an audio pair (--audio CONTENT STYLE), or both")
-    for pair, what in ((image, "--image"), (audio, "--audio")):
+        raise InputError("give an image pair (image=(content, style)), an audio pair (audio=(content, style)), or both",
+                         ("image", "audio"))
+    for pair, what in ((image, "image"), (audio, "audio")):
         if pair is not None and len(pair) != 2:
-            raise InputError(f"{what} takes exactly two files, CONTENT and STYLE; got {len(pair)}")
+            raise InputError(f"{what} takes exactly two files, content and style; got {len(pair)}", what)
     inputs = [Path(p) for p in (image or [])] + [Path(p) for p in (audio or [])]
     for p in inputs:
         if not p.is_file():
@@ -69,7 +70,7 @@ def run_comparison(out_dir: str | os.PathLike, *, image: Sequence[str | os.PathL
             if target.resolve() in {p.resolve() for p in inputs}:
                 raise OutputError(f"{target} is also an input; choose another report folder so the input is kept")
             if target.exists() and not force:
-                raise OutputError(f"{target} already exists; pass --force to replace it or choose another folder")
+                raise OutputError(f"{target} already exists; replace it with force, or choose another folder", "force")
     runs_dir = out / RUNS_FOLDER
     created = [d for d in (runs_dir, *runs_dir.parents) if not d.exists()]
     runs_dir.mkdir(parents=True, exist_ok=True)

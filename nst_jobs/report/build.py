@@ -32,8 +32,8 @@ def check_report_folder(out_dir: str | os.PathLike, *, force: bool = False,
         if target.resolve() in resolved_inputs:
             raise OutputError(f"{target} is also an input; choose another report folder so the input is kept")
         if target.exists() and not force:
-            raise OutputError(f"{out} already holds a report ({name}); pass --force to replace it or choose "
-                              "another folder")
+            raise OutputError(f"{out} already holds a report ({name}); replace it with force, or choose "
+                              "another folder", "force")
     parent = out if out.is_dir() else next((p for p in out.resolve().parents if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot create the report folder {out} (its parent is not writable); "
