@@ -19,7 +19,7 @@ from typing import Any, Callable, Literal, Sequence, Union
 import torch
 from torch import Tensor
 
-from nst_core import (InputError, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, blend_grams,
+from nst_core import (InputError, Objective, TargetCache, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, blend_grams,
                       make_loss_fn, run_plan, start_run, style_targets)
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
                              option, precision_option, seed_option, validate)
@@ -362,7 +362,8 @@ class _Synthesis:
 
 
 def plan_audio(inp: _Inputs, cfg: AudioStyleConfig, extractor, content_layers, style_layers, precision: str,
-               device: torch.device, synth: _Synthesis) -> tuple[Plan, list[str], int, int]:
+               device: torch.device, synth: _Synthesis,
+               target_cache: TargetCache | None = None) -> tuple[Plan, list[str], int, int]:
     """One segment per chunk and channel, streamed: each chunk analyses only its own frames, and its
     ``finish`` cross-fades it into the chunks before and hands the frames that are complete to a block
     Griffin-Lim, so no step holds the whole clip's spectrogram. Returns the plan, the channel names, the
@@ -374,7 +375,7 @@ def plan_audio(inp: _Inputs, cfg: AudioStyleConfig, extractor, content_layers, s
     def to_signal(mag: Tensor) -> Tensor:
         return torch.log1p(fb @ mag if fb is not None else mag)
 
-    style_grams = _style_grams(inp, cfg, extractor, style_layers, to_signal, device)
+    style_grams = _style_grams(inp, cfg, extractor, style_layers, to_signal, device, target_cache)
     if inp.content is not None:
         channel_waves, names = _split_channels(inp.content.samples, cfg.channels)
         n_samples = inp.content.samples.shape[-1]
@@ -445,7 +446,8 @@ def _style_pieces(clip: AudioClip, cfg: AudioStyleConfig) -> list[tuple[int, int
     return [(s, min(s + chunk, frames)) for s in range(0, frames, chunk)]
 
 
-def _style_grams(inp: _Inputs, cfg: AudioStyleConfig, extractor, layers, to_signal, device) -> dict[str, Tensor]:
+def _style_grams(inp: _Inputs, cfg: AudioStyleConfig, extractor, layers, to_signal, device,
+                 cache: TargetCache | None = None) -> dict[str, Tensor]:
     """Blended Gram targets of the style clips. A clip longer than a chunk is read a chunk at a time and its
     Gram matrices averaged, weighted by frames (a Gram matrix is a mean over positions; only the few frames
     at each inner boundary, where the convolution sees zero padding instead of the next chunk, differ)."""
@@ -458,7 +460,7 @@ def _style_grams(inp: _Inputs, cfg: AudioStyleConfig, extractor, layers, to_sign
         acc: dict[str, Tensor] = {}
         for s, e in pieces:
             x = to_signal(stft_frames(wave, s, e, **spec).to(device).abs())[None]
-            grams = style_targets(extractor, [x], layers)
+            grams = style_targets(extractor, [x], layers, cache=cache)
             for k, g in grams.items():
                 acc[k] = acc.get(k, 0) + g * ((e - s) / total)
         per_clip.append(acc)
@@ -516,7 +518,8 @@ def _metrics(samples: Tensor, synth: _Synthesis, inp: _Inputs, cfg: AudioStyleCo
 def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[AudioInput],
                   config: AudioStyleConfig | dict | None = None, *, callbacks: Sequence[Callable[[Step], None]] = (),
                   log: Callable[[str], None] | None = None,
-                  on_segment: Callable[[int, Result], None] | None = None, **options) -> AudioResult:
+                  on_segment: Callable[[int, Result], None] | None = None, target_cache: TargetCache | None = None,
+                  **options) -> AudioResult:
     """Give ``content`` the timbre and texture of ``styles``, or synthesize a texture (``content=None``).
 
     Parameters
@@ -529,6 +532,8 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     callbacks : called with a :class:`nst_core.Step` after every step of every chunk and channel.
     log : receives one-line messages (extractor, chunking, estimated time).
     on_segment : ``on_segment(index, result)`` with each chunk's :class:`nst_core.Result` (channels in turn).
+    target_cache : a :class:`nst_core.TargetCache` shared by several runs: the style clips' Gram targets are
+        computed once per extractor, spectrogram settings and layers (a batch worker keeps one).
 
     Returns
     -------
@@ -558,7 +563,7 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
 
     synth = _Synthesis()
     plan, names, chunks, n_samples = plan_audio(inp, cfg, extractor, content_layers, style_layers, precision,
-                                                device, synth)
+                                                device, synth, target_cache)
     out = run_plan(plan, callbacks=callbacks, log=say, on_result=on_segment)
 
     samples = _join_channels([w.float().cpu() for w in synth.waves], names)

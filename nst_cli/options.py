@@ -140,7 +140,8 @@ def flag_for(param: str, *configs: type) -> str | None:
 
 
 #: Parameters of library calls (not config fields) that the commands take as flags of the same name.
-COMMAND_FLAGS = {"force": "--force", "image": "--image", "audio": "--audio"}
+COMMAND_FLAGS = {"force": "--force", "image": "--image", "audio": "--audio", "resume": "--resume",
+                 "executor": "--executor", "address": "--address", "workers": "--workers", "threads": "--threads"}
 
 
 def flag_message(message: str, param: str | tuple[str, ...] | None, *configs: type) -> str:

@@ -71,3 +71,78 @@ def first_ctrl_c_stops_at_a_step() -> Iterator[threading.Event]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class BatchProgress:
+    """Progress of a batch: one bar over the jobs (done of total, failures, time left estimated from the jobs
+    run so far) and one line per worker with its current job and step. Finished jobs print a line each."""
+
+    def __init__(self, total: int, *, parallel: int = 1, enabled: bool = True):
+        self.total, self.parallel, self.enabled = total, max(1, parallel), enabled
+        self.counts = {"done": 0, "skipped": 0, "failed": 0, "interrupted": 0}
+        self.worked_seconds = 0.0
+        self.outputs: dict[int, str] = {}
+        self.workers: dict[str, tqdm] = {}
+        self.bar = tqdm(total=total, desc="jobs", unit="job", file=sys.stderr, dynamic_ncols=True, position=0,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {postfix}") if enabled else None
+
+    def time_left(self) -> float | None:
+        """Seconds left: the mean time of the jobs that ran (not skipped) times those left, over the workers."""
+        worked = self.counts["done"] + self.counts["failed"]
+        left = self.total - sum(self.counts.values())
+        return self.worked_seconds / worked * left / self.parallel if worked else None
+
+    def _postfix(self) -> str:
+        left = self.time_left()
+        when = "" if left is None else (f" · about {left / 60:.0f} min left" if left >= 90 else f" · about {left:.0f} s left")
+        return f"{self.counts['failed']} failed{when}"
+
+    def on_event(self, worker: str, index: int, info: dict) -> None:
+        if not self.enabled or "step" not in info:
+            return
+        bar = self.workers.get(worker)
+        total = info["total"] * info["segments"]
+        if bar is None:
+            bar = self.workers[worker] = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True,
+                                              position=len(self.workers) + 1, leave=False)
+        name = self.outputs.get(index, f"job {index + 1}")
+        part = f" {info['segment'] + 1}/{info['segments']}" if info["segments"] > 1 else ""
+        bar.set_description(f"{worker}: {name}{part}", refresh=False)
+        bar.total = total
+        bar.n = info["segment"] * info["total"] + info["step"]
+        bar.refresh()
+
+    def on_record(self, index: int, record: dict) -> None:
+        state = record["state"]
+        self.counts[state] = self.counts.get(state, 0) + 1
+        if state in ("done", "failed"):
+            self.worked_seconds += float(record.get("seconds") or 0.0)
+        if not self.enabled:
+            return
+        finished = sum(self.counts.values())
+        line = f"[{finished}/{self.total}] {state:7s} {record['job']['output']} ({record['seconds']:.1f} s)"
+        if record.get("error"):
+            line += f": {record['error']}"
+        self.bar.write(line, file=sys.stderr)
+        self.bar.update(1)
+        self.bar.set_postfix_str(self._postfix())
+        worker = record.get("worker")
+        if worker in self.workers:
+            self.workers.pop(worker).close()
+
+    def close(self) -> None:
+        for bar in self.workers.values():
+            bar.close()
+        self.workers.clear()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def summary_table(records: list[dict]) -> str:
+    """The batch's end: one row per job (state, seconds, steps, output, error), aligned."""
+    rows = [("state", "seconds", "steps", "output")]
+    for r in records:
+        out = r["job"]["output"] + (f"  ({r['error']})" if r.get("error") else "")
+        rows.append((r["state"], f"{r.get('seconds') or 0:.1f}", str(r.get("steps") or "-"), out))
+    widths = [max(len(row[k]) for row in rows) for k in range(3)]
+    return "\n".join(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}  {d}" for a, b, c, d in rows)

@@ -70,15 +70,29 @@ def compare_cmd(
 
 
 def report_cmd(
-    traces: Annotated[List[Path], typer.Argument(metavar="TRACES", help="Run traces (.trace.json beside nst results).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder: index.html and metrics.json.")],
-    title: Annotated[str, typer.Option(help="Heading of the page.")] = "Style transfer on pictures and on sound",
+    traces: Annotated[List[Path], typer.Argument(metavar="TRACES", help="Run traces (.trace.json beside nst results), or the output folder of nst batch (it holds batch.json) for a page over the whole batch.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Report folder: index.html and metrics.json (required for traces; default for a batch folder: BATCH/report).")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Heading of the page (default: the comparison report's heading; 'Batch NAME' for a batch).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a report already in the folder.")] = False,
 ) -> None:
-    """Write a report over earlier runs, from their traces."""
-    from nst_jobs import build_report
+    """Write a report over earlier runs, from their traces; or, given the output folder of nst batch, a page
+    over the whole batch: a contact sheet of every job and a table of their metrics."""
+    from nst_jobs import build_batch_report, build_report
 
-    index = build_report(traces, output, force=force, title=title, log=_say)
+    folders = [p for p in traces if p.is_dir()]
+    if len(folders) > 1:
+        raise typer.BadParameter("give one batch folder at a time (each gets its own page)")
+    if folders and len(traces) > 1:
+        raise typer.BadParameter(f"give a batch folder ({folders[0]}) or trace files, not both; make their "
+                                 "pages with separate nst report commands")
+    if folders:
+        index = build_batch_report(folders[0], output, force=force, title=title, log=_say)
+    else:
+        if output is None:
+            raise typer.BadParameter("give the report folder with -o/--output (a report over traces needs one; "
+                                     "only a batch folder has a default)")
+        kw = {} if title is None else {"title": title}
+        index = build_report(traces, output, force=force, log=_say, **kw)
     typer.echo(f"wrote {index} (open it in a browser) and {index.with_name('metrics.json')}")
 
 
@@ -87,16 +101,21 @@ def batch_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder: results mirror the inputs' layout; batch.json records every job.")],
     style: Annotated[Optional[List[Path]], typer.Option("--style", help="Style file for a folder of inputs (repeat for several: one subfolder each).")] = None,
     set_: Annotated[Optional[List[str]], typer.Option("--set", metavar="NAME=VALUE", help="An option for every job of a folder, by its config name, e.g. --set image_size=256 --set iterations=100.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (the cores are divided among them).")] = 1,
+    executor: Annotated[str, typer.Option(help="local: worker processes on this machine; ray: tasks on a Ray cluster (pip install 'nst-toolkit[ray]').")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster to join: auto or HOST:PORT (default: start a local one). Outputs must be on a path every node can reach.")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Jobs at a time: local worker processes (default one per GPU, else 1), or per Ray node on the CPU.")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=0, help="Intra-op threads per worker (default: the cores divided among the workers; 0: PyTorch's default, every core each).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish a batch in this output folder: skip what is done, continue checkpoints.")] = False,
     checkpoint_every: Annotated[int, typer.Option(min=0, help="Image jobs save a checkpoint beside their output every N steps (0: never), so a killed batch loses at most N steps of its current job.")] = 0,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="A line per finished job with the time left.")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Bars for the batch and each worker's job, a line per finished job.")] = True,
 ) -> None:
     """Stylize many files: every file of a folder with one or more styles, or the jobs of a manifest."""
     from nst_core import JobsFailed
     from nst_jobs.batch import check_batch_folder, check_jobs, jobs_from_folder, jobs_from_manifest, run_batch
+    from nst_jobs.executors import make_executor
 
     from .options import parse_assignments
+    from .progress import BatchProgress, first_ctrl_c_stops_at_a_step, summary_table
 
     if source.is_dir():
         jobs = jobs_from_folder(source, style or [], output, parse_assignments(set_ or []))
@@ -106,33 +125,26 @@ def batch_cmd(
         jobs = jobs_from_manifest(source, output)
     check_jobs(jobs)  # every input and option before any work (run_batch checks again: it is cheap)
     check_batch_folder(output, resume=resume)
-    total, start = len(jobs), time.perf_counter()
-    counts = {"done": 0, "skipped": 0, "failed": 0, "interrupted": 0}
-
-    def on_record(i: int, record: dict) -> None:
-        counts[record["state"]] += 1
-        if not progress:
-            return
-        finished = sum(counts.values())
-        worked = counts["done"] + counts["failed"]
-        left = (time.perf_counter() - start) / worked * (total - finished) if worked else 0.0
-        line = f"[{finished}/{total}] {record['state']:7s} {record['job']['output']} ({record['seconds']:.1f} s)"
-        if record.get("error"):
-            line += f": {record['error']}"
-        _say(f"{line} · {counts['failed']} failed · " + (f"about {left / 60:.0f} min left" if left >= 90
-                                                           else f"about {left:.0f} s left"))
-
-    _say(f"{total} job(s) -> {output}")
-    from .progress import first_ctrl_c_stops_at_a_step
-
-    with first_ctrl_c_stops_at_a_step() as stop:
-        result = run_batch(jobs, output, workers=workers, resume=resume, checkpoint_every=checkpoint_every,
-                           on_record=on_record, log=_say, should_stop=stop.is_set)
+    ex = make_executor(executor, workers=workers, threads=threads, address=address)
+    start = time.perf_counter()
+    parallel = getattr(ex, "n", None) or workers or 1
+    bars = BatchProgress(len(jobs), parallel=parallel, enabled=progress)
+    bars.outputs = {i: Path(j.output).name for i, j in enumerate(jobs)}
+    _say(f"{len(jobs)} job(s) -> {output}")
+    try:
+        with first_ctrl_c_stops_at_a_step() as stop:
+            result = run_batch(jobs, output, executor=ex, resume=resume, checkpoint_every=checkpoint_every,
+                               on_record=bars.on_record, on_event=bars.on_event,
+                               log=bars.bar.write if bars.bar is not None else _say, should_stop=stop.is_set)
+    finally:
+        bars.close()
+    counts = bars.counts
+    typer.echo(summary_table(result.records))
     typer.echo(f"batch: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in "
                f"{time.perf_counter() - start:.1f} s; every job in {result.path}")
     if not result.ok:
-        raise JobsFailed(f"{counts['failed']} of {total} job(s) failed ({counts['done']} done, {counts['skipped']} "
-                         f"skipped); the errors are in {result.path}")
+        raise JobsFailed(f"{counts['failed']} of {len(jobs)} job(s) failed ({counts['done']} done, "
+                         f"{counts['skipped']} skipped); the errors are in {result.path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from .device import (DEVICES, PRECISIONS, available_memory_bytes, device_descrip
 from .errors import InputError, InterruptedRun, JobsFailed, NSTError, OutputError, ResourceError, WeightsError
 from .fileio import atomic_path, check_output_path, write_text_atomic
 from .losses import blend_grams, content_loss, gram_loss, gram_matrix, style_loss, total_variation
-from .objective import FeatureExtractor, Objective, make_loss_fn, style_targets
+from .objective import FeatureExtractor, Objective, TargetCache, make_loss_fn, style_targets
 from .optimize import LBFGS, OptimizeConfig, Result, Step, optimize
 from .plan import Checkpoint, Plan, PlanResult, RunStart, Segment, run_plan, start_run, time_loss_fn
 from .registry import extractor_names, get_extractor_builder, register_extractor
@@ -26,7 +26,7 @@ __all__ = [
     "InputError", "InterruptedRun", "JobsFailed", "NSTError", "OutputError", "ResourceError", "WeightsError",
     "atomic_path", "check_output_path", "write_text_atomic",
     "blend_grams", "content_loss", "gram_loss", "gram_matrix", "style_loss", "total_variation",
-    "FeatureExtractor", "Objective", "make_loss_fn", "style_targets",
+    "FeatureExtractor", "Objective", "TargetCache", "make_loss_fn", "style_targets",
     "LBFGS", "OptimizeConfig", "Result", "Step", "optimize",
     "Checkpoint", "Plan", "PlanResult", "RunStart", "Segment", "run_plan", "start_run", "time_loss_fn",
     "extractor_names", "get_extractor_builder", "register_extractor",

@@ -17,11 +17,84 @@ class FeatureExtractor(Protocol):
 
 
 def style_targets(extractor: FeatureExtractor, styles: Sequence[Tensor], layers: Sequence[str],
-                  blend_weights: Sequence[float] | None = None) -> dict[str, Tensor]:
-    """Gram targets of one or more style signals, blended by ``blend_weights``. Computed without gradients."""
-    with torch.no_grad():
-        grams = [{k: gram_matrix(v) for k, v in extractor(s, list(layers)).items()} for s in styles]
+                  blend_weights: Sequence[float] | None = None, *,
+                  cache: "TargetCache | None" = None) -> dict[str, Tensor]:
+    """Gram targets of one or more style signals, blended by ``blend_weights``. Computed without gradients;
+    with a :class:`TargetCache`, each style signal's Grams are computed once per extractor and layers."""
+    def grams_of(s: Tensor) -> dict[str, Tensor]:
+        with torch.no_grad():
+            return {k: gram_matrix(v) for k, v in extractor(s, list(layers)).items()}
+
+    grams = [cache.grams(extractor, s, layers, grams_of) if cache is not None else grams_of(s) for s in styles]
     return blend_grams(grams, blend_weights)
+
+
+class TargetCache:
+    """Style Gram targets kept between runs (a batch worker keeps one for all its jobs).
+
+    The key is exact: a hash of the signal the extractor reads (so the style file's content, its size and
+    every transform before the network are in it), the layers, and the extractor's identity: a hash of its
+    structure and weights, computed once per extractor object. Two runs share an entry only when the network
+    would see the same numbers. The least recently used entries go beyond ``max_items``.
+    ``hits`` and ``misses`` count lookups.
+    """
+
+    def __init__(self, max_items: int = 32):
+        from collections import OrderedDict
+
+        self.max_items = max_items
+        self.hits = 0
+        self.misses = 0
+        self._entries: "OrderedDict[tuple, dict[str, Tensor]]" = OrderedDict()
+        self._tokens: dict[int, tuple[object, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def extractor_token(self, extractor: FeatureExtractor) -> str:
+        """A hash of the extractor's class, structure and weights (once per object, kept while it is)."""
+        import hashlib
+
+        held = self._tokens.get(id(extractor))
+        if held is not None and held[0] is extractor:
+            return held[1]
+        h = hashlib.sha1(type(extractor).__qualname__.encode())
+        if isinstance(extractor, torch.nn.Module):
+            h.update(repr(extractor).encode())
+            for name, t in list(extractor.state_dict().items()):
+                h.update(name.encode())
+                h.update(_tensor_bytes(t))
+        else:  # not a module: only this very object is known to compute the same features
+            h.update(str(id(extractor)).encode())
+        token = h.hexdigest()
+        self._tokens[id(extractor)] = (extractor, token)  # the reference keeps the id from being reused
+        return token
+
+    def grams(self, extractor: FeatureExtractor, signal: Tensor, layers: Sequence[str],
+              compute: Callable[[Tensor], dict[str, Tensor]]) -> dict[str, Tensor]:
+        """``compute(signal)`` the first time this extractor, signal and layers are seen; then the stored result."""
+        import hashlib
+
+        key = (self.extractor_token(extractor), hashlib.sha1(_tensor_bytes(signal)).hexdigest(),
+               tuple(signal.shape), str(signal.dtype), str(signal.device), tuple(layers))
+        found = self._entries.get(key)
+        if found is not None:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return found
+        self.misses += 1
+        value = compute(signal)
+        self._entries[key] = value
+        while len(self._entries) > self.max_items:
+            self._entries.popitem(last=False)
+        return value
+
+
+def _tensor_bytes(t: Tensor) -> bytes:
+    t = t.detach()
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16: hash its bits
+        t = t.view(torch.int16)
+    return t.cpu().contiguous().numpy().tobytes()
 
 
 class Objective:

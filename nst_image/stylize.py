@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult,
+                      TargetCache,
                       available_memory_bytes, make_loss_fn, run_plan, start_run, style_targets)
 from nst_core.plan import fingerprint
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
@@ -293,7 +294,7 @@ def _check_memory(inp: _Inputs, sizes: list[int], cfg: ImageStyleConfig, arch: s
 
 
 def plan_image(inp: _Inputs, cfg: ImageStyleConfig, extractor: VGGFeatures, sizes: list[int], precision: str,
-               device: torch.device) -> Plan:
+               device: torch.device, target_cache: TargetCache | None = None) -> Plan:
     """One segment per scale: targets at that scale, the previous scale's result upsampled as the start."""
     luminance_only = cfg.original_colors == "luminance"
 
@@ -312,7 +313,8 @@ def plan_image(inp: _Inputs, cfg: ImageStyleConfig, extractor: VGGFeatures, size
             with torch.no_grad():
                 content_feats = extractor(c.expand(-1, 3, -1, -1), list(cfg.content_layers)) \
                     if cfg.content_layers else {}
-            grams = style_targets(extractor, ss, cfg.style_layers, cfg.style_blend_weights) if cfg.style_layers else {}
+            grams = style_targets(extractor, ss, cfg.style_layers, cfg.style_blend_weights, cache=target_cache) \
+                if cfg.style_layers else {}
             objective = Objective(content_feats, grams, content_weight=cfg.content_weight,
                                   style_weight=cfg.style_weight, tv_weight=cfg.tv_weight)
             if previous is not None:
@@ -349,7 +351,8 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
                   log: Callable[[str], None] | None = None,
                   on_segment: Callable[[int, Result], None] | None = None, memory_limit: int | None = None,
                   checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, resume: bool = False,
-                  should_stop: Callable[[], bool] | None = None, **options) -> ImageResult:
+                  should_stop: Callable[[], bool] | None = None, target_cache: TargetCache | None = None,
+                  **options) -> ImageResult:
     """Render ``content`` in the style of ``styles``.
 
     Parameters
@@ -371,6 +374,8 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
         for other inputs or settings). See :func:`nst_core.run_plan`.
     should_stop : polled at every step; when it turns true the state is saved to ``checkpoint`` and
         :class:`nst_core.InterruptedRun` is raised, its ``partial`` the best picture so far (3, H, W).
+    target_cache : a :class:`nst_core.TargetCache` shared by several runs: a style picture's Gram targets
+        are computed once per size, layers and backbone (a batch worker keeps one).
 
     Returns
     -------
@@ -425,7 +430,7 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
                 on_image(step.segment, step.index, _to_picture(step.signal, inp, cfg))
         cbs.append(save_cb)
     try:
-        out = run_plan(plan_image(inp, cfg, extractor, sizes, precision, device), callbacks=cbs, log=say,
+        out = run_plan(plan_image(inp, cfg, extractor, sizes, precision, device, target_cache), callbacks=cbs, log=say,
                        on_result=on_segment, checkpoint=ck, should_stop=should_stop)
     except InterruptedRun as err:
         err.partial = _to_picture(err.partial, inp, cfg)

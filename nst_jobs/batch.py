@@ -8,21 +8,22 @@ never looks inside a front end: it calls :func:`run_job`, which does.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
-import multiprocessing
 import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from nst_core import InputError, InterruptedRun, NSTError, OutputError
 from nst_core.config import config_settings
 from nst_core.errors import one_line
 from nst_core.fileio import write_text_atomic
 from nst_core.plan import fingerprint
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 __all__ = ["Job", "BatchResult", "IMAGE_EXTENSIONS", "AUDIO_EXTENSIONS", "jobs_from_folder", "jobs_from_manifest",
            "check_jobs", "check_batch_folder", "run_job", "run_batch", "BATCH_FORMAT"]
@@ -247,10 +248,14 @@ def check_jobs(jobs: Sequence[Job]) -> None:
 # ------------------------------------------------------------------------------------------------ running jobs
 
 class _Worker:
-    """What a worker keeps between jobs: backbones by their weights settings."""
+    """What a worker process keeps between jobs: backbones by their weights settings, and the style targets
+    (Gram matrices) it computed, by style signal, size, layers and network (:class:`nst_core.TargetCache`)."""
 
     def __init__(self):
+        from nst_core import TargetCache
+
         self.backbones: dict[tuple, Any] = {}
+        self.targets = TargetCache()
 
     def backbone(self, cfg):
         from nst_core import seed_everything
@@ -282,17 +287,56 @@ def _done_before(job: Job, fp: str) -> bool:
     return isinstance(doc, dict) and doc.get("job_fingerprint") == fp and isinstance(doc.get("runs"), list)
 
 
+def _is_out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError"
+
+
+def _stylize_image_job(job: Job, cfg, *, resume: bool, checkpoint_every: int, should_stop, callbacks,
+                       record: dict):
+    """The image job, retried once with half the memory budget when ``image_size`` is ``auto`` and the
+    device ran out of memory (the estimate behind ``auto`` was too optimistic for this device)."""
+    from nst_core import available_memory_bytes, resolve_device
+    from nst_image import stylize_image
+
+    ckpt = Path(job.output).with_name(Path(job.output).stem + ".ckpt")
+    kwargs = dict(extractor=_WORKER.backbone(cfg), checkpoint=ckpt, checkpoint_every=checkpoint_every,
+                  should_stop=should_stop, callbacks=callbacks, target_cache=_WORKER.targets)
+    try:
+        return stylize_image(job.content, job.styles, cfg, resume=resume and ckpt.is_file(), **kwargs)
+    except Exception as err:
+        if not (_is_out_of_memory(err) and cfg.image_size == "auto"):
+            raise
+        device = resolve_device(cfg.device)
+        if device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+        limit = available_memory_bytes(device) // 2
+        record["retried"] = f"out of memory at image_size auto; retried once with half the memory ({one_line(err)[:120]})"
+        ckpt.unlink(missing_ok=True)  # the checkpoint of the larger size cannot continue at a smaller one
+        return stylize_image(job.content, job.styles, cfg, memory_limit=limit, **kwargs)
+
+
 def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: bool = False,
-            checkpoint_every: int = 0, should_stop: Callable[[], bool] | None = None) -> dict:
+            checkpoint_every: int = 0, should_stop: Callable[[], bool] | None = None,
+            on_step: Callable[[dict], None] | None = None) -> dict:
     """Run one job in this process; never raises for the job's own failure. Returns its record: ``state``
-    (``done``, ``skipped``, ``failed``), ``seconds``, ``steps``, ``metrics``, ``error`` (one line).
+    (``done``, ``skipped``, ``failed``), ``seconds``, ``steps``, ``metrics``, ``error`` (one line), and
+    ``targets`` (style-target cache hits and misses in this job).
     An image job saves a checkpoint beside its output every ``checkpoint_every`` steps (0: only when
     stopped); ``resume`` continues from it. When ``should_stop()`` turns true the image job saves its
-    checkpoint and its best result so far, and the record's state is ``interrupted``."""
+    checkpoint and its best result so far, and the record's state is ``interrupted``. ``on_step`` receives
+    ``{"step", "total", "segment", "segments"}`` after every optimizer step (the caller throttles it).
+    An image job with ``image_size="auto"`` that runs out of memory is retried once with half the memory."""
     job = job if isinstance(job, Job) else Job.from_dict(job)
     start = time.perf_counter()
     record: dict = {"job": job.to_dict(), "state": "failed", "seconds": 0.0, "error": None, "metrics": None,
-                    "steps": None, "pid": os.getpid()}
+                    "steps": None, "pid": os.getpid(), "host": _host()}
+    hits, misses = _WORKER.targets.hits, _WORKER.targets.misses
+    callbacks = []
+    if on_step is not None:
+        callbacks.append(lambda st: on_step({"step": st.index, "total": st.total, "segment": st.segment,
+                                             "segments": st.segments}))
     try:
         fp = job.fingerprint()
         record["fingerprint"] = fp
@@ -302,13 +346,9 @@ def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: boo
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         cfg = job.config()
         if job.kind == "image":
-            from nst_image import stylize_image
-
-            ckpt = Path(job.output).with_name(Path(job.output).stem + ".ckpt")
             try:
-                result = stylize_image(job.content, job.styles, cfg, extractor=_WORKER.backbone(cfg),
-                                       checkpoint=ckpt, checkpoint_every=checkpoint_every,
-                                       resume=resume and ckpt.is_file(), should_stop=should_stop)
+                result = _stylize_image_job(job, cfg, resume=resume, checkpoint_every=checkpoint_every,
+                                            should_stop=should_stop, callbacks=callbacks, record=record)
             except InterruptedRun as err:
                 from nst_image import save_image
 
@@ -318,31 +358,29 @@ def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: boo
         else:
             from nst_audio import stylize_audio
 
-            result = stylize_audio(job.content, job.styles, cfg)
+            result = stylize_audio(job.content, job.styles, cfg, callbacks=callbacks, target_cache=_WORKER.targets)
         result.trace["job_fingerprint"] = fp
         result.save(job.output)
         record.update(state="done", metrics=result.metrics, steps=result.trace["steps"])
     except NSTError as err:
         record["error"] = str(err)
-    except MemoryError:
-        record["error"] = "out of memory"
     except Exception as err:  # a failure of this job only: the batch goes on and records it
-        if type(err).__name__ == "OutOfMemoryError":
-            record["error"] = f"out of memory on the device ({one_line(err)[:160]})"
+        if _is_out_of_memory(err):
+            where = "on the device" if type(err).__name__ == "OutOfMemoryError" else "in host memory"
+            record["error"] = f"out of memory {where} ({one_line(err)[:160]}); lower image_size or use image_size auto"
         else:
             record["error"] = f"internal error: {type(err).__name__}: {one_line(err)[:200]}"
             record["traceback"] = traceback.format_exc(limit=8)
+    finally:
+        record["targets"] = {"hits": _WORKER.targets.hits - hits, "misses": _WORKER.targets.misses - misses}
     record["seconds"] = time.perf_counter() - start
     return record
 
 
-def _init_worker(threads: int) -> None:
-    import signal
+def _host() -> str:
+    import socket
 
-    import torch
-
-    torch.set_num_threads(threads)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops handing out jobs
+    return socket.gethostname()
 
 
 @dataclass
@@ -380,24 +418,31 @@ def _write_batch(path: Path, records: list[dict | None], jobs: Sequence[Job], st
     write_text_atomic(path, json.dumps(doc, indent=1, default=str) + "\n")
 
 
-def run_batch(jobs: Sequence[Job], out_dir: str | os.PathLike, *, workers: int = 1, skip_done: bool = True,
-              resume: bool = False, checkpoint_every: int = 0, threads: int | None = None,
+def run_batch(jobs: Sequence[Job], out_dir: str | os.PathLike, *, executor: "str | Executor" = "local",
+              workers: int | None = None, threads: int | None = None, address: str | None = None,
+              skip_done: bool = True, resume: bool = False, checkpoint_every: int = 0,
               should_stop: Callable[[], bool] | None = None,
               on_record: Callable[[int, dict], None] | None = None,
+              on_event: Callable[[str, int, dict], None] | None = None,
               log: Callable[[str], None] | None = None) -> BatchResult:
     """Run ``jobs`` (checked first, see :func:`check_jobs`) and write ``out_dir/batch.json`` after each.
 
+    ``executor``: ``local`` (default: this process, or ``workers`` processes, one per visible GPU by default;
+    see :class:`nst_jobs.executors.LocalExecutor`), ``ray`` (a Ray cluster at ``address``, ``auto``, or a
+    local one; see :class:`nst_jobs.ray_executor.RayExecutor`), or an executor object. ``threads``: intra-op
+    threads per worker (default: the cores divided among the workers).
     ``out_dir`` may hold an earlier batch only with ``resume=True``, which finishes what is left (jobs done
     before are skipped by their inputs' and settings' hash, image jobs continue from their checkpoints).
-    ``workers=1`` runs them in this process; more start that many worker processes, each with
-    ``threads`` intra-op threads (default: the usable cores divided among them, so they do not
-    oversubscribe the cores). A job whose worker dies is retried once. ``on_record(index, record)`` is
-    called as each job ends. When ``should_stop()`` turns true (Ctrl-C) the batch stops: in this process the
-    current image job saves its checkpoint and best result; worker processes finish the jobs they hold and
-    no new ones start. Then :class:`nst_core.InterruptedRun` is raised; ``resume=True`` finishes the batch.
+    ``on_record(index, record)`` is called as each job ends, ``on_event(worker, index, info)`` as a job
+    starts on a worker and as it steps (for progress). When ``should_stop()`` turns true (Ctrl-C) the batch
+    stops: running image jobs save their checkpoint and best result, no new job starts, and
+    :class:`nst_core.InterruptedRun` is raised; ``resume=True`` finishes the batch.
     """
+    from .executors import make_executor
+
     say = log or (lambda _m: None)
     check_jobs(jobs)
+    ex = make_executor(executor, workers=workers, threads=threads, address=address)
     out = Path(out_dir)
     path = check_batch_folder(out, resume=resume)
     out.mkdir(parents=True, exist_ok=True)
@@ -411,55 +456,13 @@ def run_batch(jobs: Sequence[Job], out_dir: str | os.PathLike, *, workers: int =
             on_record(i, record)
 
     stop = should_stop or (lambda: False)
-
-    def interrupted() -> InterruptedRun:
+    if ex.name == "local":
+        say(f"executor: {ex.describe()}")
+    ex.run([(i, job.to_dict()) for i, job in enumerate(jobs)],
+           {"skip_done": skip_done, "resume": resume, "checkpoint_every": checkpoint_every},
+           finished=finished, event=on_event or (lambda *_a: None), should_stop=stop, log=say)
+    if any(r is None or r["state"] == "interrupted" for r in records):
         done = sum(1 for r in records if r is not None and r["state"] in ("done", "skipped"))
-        return InterruptedRun(f"batch interrupted with {done} of {len(jobs)} job(s) finished; {path} says which; "
-                              "continue with the same command and --resume")
-
-    if workers <= 1:
-        for i, job in enumerate(jobs):
-            if stop():
-                raise interrupted()
-            record = run_job(job, skip_done=skip_done, resume=resume, checkpoint_every=checkpoint_every,
-                             should_stop=stop)
-            finished(i, record)
-            if record["state"] == "interrupted":
-                raise interrupted()
-        return BatchResult([r for r in records if r is not None], path)
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    per_worker = threads or max(1, cores // workers)
-    say(f"{workers} worker processes, {per_worker} thread(s) each")
-    attempts = [0] * len(jobs)
-    pending = list(range(len(jobs)))
-    while pending:
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(per_worker,)) as pool:
-            futures = {pool.submit(run_job, jobs[i].to_dict(), skip_done=skip_done, resume=resume,
-                                   checkpoint_every=checkpoint_every): i for i in pending}
-            retry: list[int] = []
-            for fut in cf.as_completed(futures):
-                if stop():  # no new jobs; those running finish
-                    for other in futures:
-                        other.cancel()
-                i = futures[fut]
-                attempts[i] += 1
-                if fut.cancelled():
-                    continue
-                try:
-                    finished(i, fut.result())
-                except cf.process.BrokenProcessPool:
-                    if attempts[i] < 2:
-                        retry.append(i)
-                    else:
-                        finished(i, {"job": jobs[i].to_dict(), "state": "failed", "seconds": 0.0, "metrics": None,
-                                     "steps": None, "error": "its worker process died twice (killed, crashed or out "
-                                                             "of memory)"})
-        if stop():
-            raise interrupted()
-        if retry:
-            say(f"a worker died; retrying {len(retry)} job(s) once")
-        pending = sorted(retry)
+        raise InterruptedRun(f"batch interrupted with {done} of {len(jobs)} job(s) finished; {path} says which; "
+                             "continue with the same command and --resume")
     return BatchResult([r for r in records if r is not None], path)

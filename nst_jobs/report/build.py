@@ -249,10 +249,15 @@ def build_report(trace_paths: Sequence[str | os.PathLike], out_dir: str | os.Pat
     return out / "index.html"
 
 
-def _render(**context: Any) -> str:
+def render_template(name: str, **context: Any) -> str:
+    """One of the package's jinja2 templates (``templates/NAME``), HTML-escaped, every name required."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("nst_jobs.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("index.html.j2").render(**context)
+    return env.get_template(name).render(**context)
+
+
+def _render(**context: Any) -> str:
+    return render_template("index.html.j2", **context)

@@ -115,7 +115,7 @@ def test_two_workers_split_the_cores_and_run_every_job(folder, tmp_path):
     said = []
     result = run_batch(jobs, tmp_path / "out", workers=2, log=said.append)
     assert result.ok and result.count("done") == 4
-    assert any("2 worker processes" in m for m in said)
+    assert any("2 worker process(es), 1 thread(s) each" in m for m in said), said
     assert len({r["pid"] for r in result.records}) == 2  # both workers took jobs
 
 
@@ -197,16 +197,19 @@ def test_an_output_of_the_wrong_kind_is_refused_before_any_work(folder, tmp_path
 
 
 @pytest.mark.slow
-def test_a_dead_worker_loses_only_time_its_jobs_are_retried(folder, tmp_path):
-    """kill -9 of a worker process after the first job: the jobs it (and the broken pool) held are retried once
-    on fresh workers, and every job ends done."""
+def test_a_dead_worker_loses_only_its_job_which_is_retried_once(folder, tmp_path):
+    """kill -9 of a worker process while it runs a job: only that job is run again, on a fresh worker; the
+    other worker's jobs go on untouched, and every job ends done."""
     import multiprocessing
     import os
     import signal
 
     jobs = jobs_from_folder(folder, [tmp_path / "swirls.png", tmp_path / "mosaic.png"], tmp_path / "out",
                             {"image_size": 32, "iterations": 200, "weights": "random", "seed": 0, "device": "cpu"})
-    said, killed = [], []  # 200 steps: the other jobs are still running when the first one ends
+    said, killed, started = [], [], {}  # 200 steps: the other worker is still running when the first job ends
+
+    def on_event(worker, i, info):
+        started.setdefault(worker, []).append(i) if info.get("state") == "started" else None
 
     def kill_one(_i, record):
         if not killed:
@@ -214,6 +217,8 @@ def test_a_dead_worker_loses_only_time_its_jobs_are_retried(folder, tmp_path):
             os.kill(victim.pid, signal.SIGKILL)
             killed.append(victim.pid)
 
-    result = run_batch(jobs, tmp_path / "out", workers=2, on_record=kill_one, log=said.append)
-    assert killed and any("a worker died; retrying" in m for m in said), said
+    result = run_batch(jobs, tmp_path / "out", workers=2, on_record=kill_one, on_event=on_event, log=said.append)
+    retried = [m for m in said if "died" in m and "retrying that job once" in m]
+    assert killed and len(retried) == 1, said
     assert result.ok and result.count("done") == 4, [r.get("error") for r in result.records]
+    assert sum(len(v) for v in started.values()) == 5  # four jobs, one of them twice
