@@ -94,8 +94,10 @@ def _ray_job(job: dict, options: dict, threads: int) -> dict:
                                   "same path (a shared filesystem)")
     from .batch import run_job
 
+    import ray
+
     record = run_job(job, **options)
-    record["node"] = socket.gethostname()
+    record["node"] = f"{socket.gethostname()} ({ray.get_runtime_context().get_node_id()[:8]})"
     return record
 
 

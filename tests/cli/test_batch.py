@@ -222,3 +222,48 @@ def test_a_dead_worker_loses_only_its_job_which_is_retried_once(folder, tmp_path
     assert killed and len(retried) == 1, said
     assert result.ok and result.count("done") == 4, [r.get("error") for r in result.records]
     assert sum(len(v) for v in started.values()) == 5  # four jobs, one of them twice
+
+
+def test_a_worker_computes_a_style_once_for_every_job_that_uses_it(folder, tmp_path):
+    """Two photos, one style, one worker: the second job takes the style's Grams from the worker's cache, and its
+    picture equals a run without the cache."""
+    import numpy as np
+    from PIL import Image
+
+    from nst_image import stylize_image
+
+    options = {"image_size": 32, "iterations": 3, "weights": "random", "seed": 0, "device": "cpu"}
+    jobs = jobs_from_folder(folder, [tmp_path / "swirls.png"], tmp_path / "out", options)
+    result = run_batch(jobs, tmp_path / "out", threads=1)
+    assert result.ok
+    targets = [r["targets"] for r in result.records]
+    assert targets[0]["misses"] >= 1 and targets[1] == {"hits": targets[0]["misses"], "misses": 0}, targets
+    alone = stylize_image(jobs[1].content, jobs[1].styles, **options)
+    assert np.array_equal(np.asarray(Image.open(jobs[1].output)),
+                          (alone.image.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8))
+
+
+def test_out_of_memory_at_image_size_auto_is_retried_once_with_half_the_memory(folder, tmp_path, monkeypatch):
+    import torch
+
+    import nst_image
+
+    real, calls = nst_image.stylize_image, []
+
+    def short_of_memory(*args, **kwargs):
+        calls.append(kwargs.get("memory_limit"))
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nst_image, "stylize_image", short_of_memory)
+    base = {"iterations": 3, "weights": "random", "seed": 0, "device": "cpu"}
+    auto = jobs_from_folder(folder, [tmp_path / "swirls.png"], tmp_path / "auto", {**base, "image_size": "auto"})[:1]
+    result = run_batch(auto, tmp_path / "auto")
+    assert result.ok and "retried once with half the memory" in result.records[0]["retried"]
+    assert calls[0] is None and calls[1] > 0
+    calls.clear()  # a fixed size is the user's choice: no retry, a one-line error that says what to do
+    fixed = jobs_from_folder(folder, [tmp_path / "swirls.png"], tmp_path / "fixed", {**base, "image_size": 32})[:1]
+    result = run_batch(fixed, tmp_path / "fixed")
+    assert len(calls) == 1 and result.count("failed") == 1
+    assert "out of memory on the device" in result.records[0]["error"] and "image_size" in result.records[0]["error"]

@@ -216,3 +216,43 @@ def test_precomputed_target_energies_give_the_same_losses():
     terms = Objective(content, grams)(feats, torch.zeros(1, 3, 4, 4))
     torch.testing.assert_close(terms["content"], content_loss(feats["a"], content["a"]))
     torch.testing.assert_close(terms["style"], style_loss(feats, grams))
+
+
+def test_target_cache_computes_each_style_once_and_returns_the_same_targets(tiny_extractor):
+    from nst_core import TargetCache
+
+    ex = tiny_extractor(in_channels=3, seed=0)
+    styles = [rand_image(1, 3, 8, 8, seed=5), rand_image(1, 3, 12, 10, seed=6)]
+    cache = TargetCache()
+    plain = style_targets(ex, styles, ["relu1", "relu2"], [0.7, 0.3])
+    first = style_targets(ex, styles, ["relu1", "relu2"], [0.7, 0.3], cache=cache)
+    calls = len(ex.calls)
+    again = style_targets(ex, styles, ["relu1", "relu2"], [0.3, 0.7], cache=cache)  # other blend, same Grams
+    assert (cache.hits, cache.misses) == (2, 2) and len(ex.calls) == calls  # no forward pass the second time
+    for k in plain:
+        torch.testing.assert_close(first[k], plain[k], rtol=0, atol=0)
+    expected = style_targets(ex, styles, ["relu1", "relu2"], [0.3, 0.7])
+    for k in expected:
+        torch.testing.assert_close(again[k], expected[k], rtol=0, atol=0)
+
+
+def test_target_cache_keys_are_exact(tiny_extractor):
+    """Another picture, size, layer set or network (even an equal-looking one with other weights) is a miss;
+    an equal network built again (the same weights) is a hit."""
+    from nst_core import TargetCache
+
+    cache = TargetCache()
+    ex = tiny_extractor(in_channels=3, seed=0)
+    style = rand_image(1, 3, 8, 8, seed=5)
+    style_targets(ex, [style], ["relu1"], cache=cache)
+    style_targets(ex, [rand_image(1, 3, 8, 8, seed=7)], ["relu1"], cache=cache)
+    style_targets(ex, [rand_image(1, 3, 10, 8, seed=5)], ["relu1"], cache=cache)
+    style_targets(ex, [style], ["relu1", "relu2"], cache=cache)
+    style_targets(tiny_extractor(in_channels=3, seed=1), [style], ["relu1"], cache=cache)
+    assert (cache.hits, cache.misses) == (0, 5)
+    style_targets(tiny_extractor(in_channels=3, seed=0), [style], ["relu1"], cache=cache)
+    assert cache.hits == 1
+    small = TargetCache(max_items=2)
+    for seed in range(3):
+        style_targets(ex, [rand_image(1, 3, 8, 8, seed=seed)], ["relu1"], cache=small)
+    assert len(small) == 2
