@@ -19,11 +19,12 @@ from typing import Any, Callable, Literal, Sequence, Union
 import torch
 from torch import Tensor
 
-from nst_core import (InputError, Objective, TargetCache, OptimizeConfig, Plan, Result, Segment, Step, StyleResult, blend_grams,
-                      make_loss_fn, run_plan, start_run, style_targets)
+from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, OptimizeConfig, Plan, Result, Segment, Step,
+                      StyleResult, TargetCache, blend_grams, make_loss_fn, run_plan, start_run, style_targets)
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
                              option, precision_option, seed_option, validate)
 from nst_core.device import require_memory, synchronize
+from nst_core.plan import fingerprint
 from nst_core.registry import extractor_names, get_extractor_builder
 from nst_core.result import trace_path
 
@@ -433,9 +434,8 @@ def plan_audio(inp: _Inputs, cfg: AudioStyleConfig, extractor, content_layers, s
         return (f"long run: {len(names)} channel(s) x {len(bounds)} chunk(s) of up to {cfg.chunk_seconds:g} s, "
                 f"about {per_step * total_steps:.0f} s estimated")
 
-    # Not resumable yet: a chunk's finish feeds the cross-fade and the block Griffin-Lim, whose state a
-    # checkpoint would have to carry too.
-    plan = Plan(segments, cfg.optimize, precision, stop_on_failure=False, estimate=estimate, resumable=False)
+    # A chunk's finish feeds the cross-fade and the block Griffin-Lim: a resumed run replays it (replay=True).
+    plan = Plan(segments, cfg.optimize, precision, stop_on_failure=False, estimate=estimate, replay=True)
     return plan, names, len(bounds), n_samples
 
 
@@ -519,7 +519,8 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
                   config: AudioStyleConfig | dict | None = None, *, callbacks: Sequence[Callable[[Step], None]] = (),
                   log: Callable[[str], None] | None = None,
                   on_segment: Callable[[int, Result], None] | None = None, target_cache: TargetCache | None = None,
-                  **options) -> AudioResult:
+                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, resume: bool = False,
+                  should_stop: Callable[[], bool] | None = None, **options) -> AudioResult:
     """Give ``content`` the timbre and texture of ``styles``, or synthesize a texture (``content=None``).
 
     Parameters
@@ -534,6 +535,11 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     on_segment : ``on_segment(index, result)`` with each chunk's :class:`nst_core.Result` (channels in turn).
     target_cache : a :class:`nst_core.TargetCache` shared by several runs: the style clips' Gram targets are
         computed once per extractor, spectrogram settings and layers (a batch worker keeps one).
+    checkpoint, checkpoint_every, resume, should_stop : as for :func:`nst_image.stylize_image`. The checkpoint
+        holds the current chunk's optimizer state and every finished chunk's spectrogram; a resumed run
+        replays the finished chunks' cross-fade and Griffin-Lim from them, so its result equals an
+        uninterrupted run's (bit-identical on the CPU with a fixed seed). When stopped,
+        :class:`nst_core.InterruptedRun` carries no partial result (a chunk alone is not the clip).
 
     Returns
     -------
@@ -564,7 +570,19 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     synth = _Synthesis()
     plan, names, chunks, n_samples = plan_audio(inp, cfg, extractor, content_layers, style_layers, precision,
                                                 device, synth, target_cache)
-    out = run_plan(plan, callbacks=callbacks, log=say, on_result=on_segment)
+    ck = None
+    if checkpoint is not None:
+        clips = ([inp.content.samples] if inp.content is not None else []) + [c.samples for c in inp.styles]
+        ck = Checkpoint(Path(checkpoint), fingerprint(config_settings(cfg), clips), every=checkpoint_every,
+                        resume=resume)
+        if resume:
+            ck.load()  # a checkpoint for other inputs or settings is refused before any work
+    try:
+        out = run_plan(plan, callbacks=callbacks, log=say, on_result=on_segment, checkpoint=ck,
+                       should_stop=should_stop)
+    except InterruptedRun as err:
+        err.partial = None
+        raise
 
     samples = _join_channels([w.float().cpu() for w in synth.waves], names)
     peak = float(samples.abs().max())

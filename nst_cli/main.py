@@ -115,11 +115,12 @@ _SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 
 
 def _audio(*, clips: List[Path], output: Path, subtype: str, spectrogram: Optional[Path], progress: bool,
-           **values) -> None:
+           checkpoint_every: int, resume: Optional[Path], **values) -> None:
     """Give CONTENT the timbre of STYLE (or synthesize a STYLE texture with --texture)."""
     from nst_audio.figures import check_figure_output
     from nst_audio.io import check_audio_output
     from nst_audio.stylize import stylize_audio
+    from nst_core import InterruptedRun
 
     from .progress import ProgressBar
 
@@ -138,9 +139,18 @@ def _audio(*, clips: List[Path], output: Path, subtype: str, spectrogram: Option
     check_output_path(trace_path(out), inputs)
     if spectrogram is not None:
         check_figure_output(spectrogram, inputs + [out])
+    if checkpoint_every < 0:
+        raise typer.BadParameter(f"--checkpoint-every must be a whole number >= 0, not {checkpoint_every}")
+    ckpt = Path(resume) if resume is not None else checkpoint_path(out)
+    check_output_path(ckpt, inputs)
     bar = ProgressBar(enabled=progress, log_every=cfg.optimize.log_every)
     try:
-        result = stylize_audio(content, styles, cfg, callbacks=[bar], log=bar.write)
+        with first_ctrl_c_stops_at_a_step() as stop:
+            result = stylize_audio(content, styles, cfg, callbacks=[bar], log=bar.write, checkpoint=ckpt,
+                                   checkpoint_every=checkpoint_every, resume=resume is not None,
+                                   should_stop=stop.is_set)
+    except InterruptedRun as err:
+        raise InterruptedRun(f"{err}; continue with the same command and --resume {err.checkpoint}") from None
     finally:
         bar.close()
     result.save(out, subtype=subtype.upper())
@@ -166,7 +176,7 @@ audio_cmd = make_command("audio", _audio.__doc__, [
     *config_parameters(AudioStyleConfig),
     _param("subtype", Annotated[str, typer.Option(help="PCM_16, PCM_24 or FLOAT (WAV only).")], "PCM_16"),
     _param("spectrogram", Annotated[Optional[Path], typer.Option(help="Also write a content | style | result spectrogram figure (.png).")], None),
-    _PROGRESS], _audio)
+    _CHECKPOINT_EVERY, _RESUME, _PROGRESS], _audio)
 app.command("audio")(audio_cmd)
 
 

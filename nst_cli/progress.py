@@ -97,6 +97,13 @@ class BatchProgress:
         when = "" if left is None else (f" · about {left / 60:.0f} min left" if left >= 90 else f" · about {left:.0f} s left")
         return f"{self.counts['failed']} failed{when}"
 
+    def write(self, msg: str) -> None:
+        """A message on stderr that does not break the bars."""
+        if self.bar is not None:
+            self.bar.write(msg, file=sys.stderr)
+        else:
+            print(msg, file=sys.stderr)
+
     def on_event(self, worker: str, index: int, info: dict) -> None:
         if not self.enabled or "step" not in info:
             return

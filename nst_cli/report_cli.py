@@ -135,7 +135,7 @@ def batch_cmd(
         with first_ctrl_c_stops_at_a_step() as stop:
             result = run_batch(jobs, output, executor=ex, resume=resume, checkpoint_every=checkpoint_every,
                                on_record=bars.on_record, on_event=bars.on_event,
-                               log=bars.bar.write if bars.bar is not None else _say, should_stop=stop.is_set)
+                               log=bars.write, should_stop=stop.is_set)
     finally:
         bars.close()
     counts = bars.counts

@@ -65,7 +65,10 @@ class Plan:
     (``fp32``, ``tf32``, ``bf16``). stop_on_failure : a NaN or inf loss ends the whole plan (image
     scales build on each other) rather than only its segment (audio chunks do not). estimate : for a
     plan of several segments, ``estimate(seconds_per_step, total_steps) -> message`` is logged once the
-    first segment's step has been timed (None: no estimate).
+    first segment's step has been timed (None: no estimate). replay : resuming replays the finished
+    segments' ``finish`` with their saved signals, in order (for a plan whose ``finish`` feeds state the
+    checkpoint does not hold, such as audio's cross-fade and streaming Griffin-Lim); the checkpoint then
+    keeps every finished segment's signal.
     """
 
     segments: Sequence[Segment]
@@ -74,6 +77,7 @@ class Plan:
     stop_on_failure: bool = True
     estimate: Callable[[float, int], str] | None = None
     resumable: bool = True
+    replay: bool = False
 
 
 CHECKPOINT_FORMAT = "nst-checkpoint/1"
@@ -222,16 +226,25 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
     stopped: str | None = None
     device = torch.device("cpu")
     first, resume_state = 0, None
+    finished: list[Tensor] = []  # with replay: the finished segments' signals (CPU), for the checkpoint
     if checkpoint is not None and not plan.resumable:
         raise InputError("checkpoints are not available for this kind of run yet")
     if checkpoint is not None and checkpoint.resume:
         saved = checkpoint.load()
         first, runs, carry, resume_state = int(saved["segment"]), list(saved["runs"]), saved["carry"], saved["state"]
+        finished = list(saved.get("finished") or [])
+        if plan.replay and len(finished) != first:
+            raise InputError(f"checkpoint {checkpoint.path} does not hold the {first} finished part(s) it should; "
+                             "start the run again without resume")
         say(f"resuming {segments[first].label} at step {resume_state['steps_run']} from {checkpoint.path}")
     for index in range(first, len(segments)):
         seg = segments[index]
         signal0, loss_fn = seg.prepare(carry.to(device) if isinstance(carry, Tensor) else carry)
         device = signal0.device
+        if plan.replay and index == first and first > 0:  # what the finished segments fed on, as they fed it
+            for k in range(first):
+                if segments[k].finish is not None:
+                    carry = segments[k].finish(finished[k].to(device))
         if index == 0 and plan.estimate is not None and len(segments) > 1 and resume_state is None:
             say(plan.estimate(time_loss_fn(loss_fn, signal0), plan.optimize.steps * len(segments)))
         save = None
@@ -239,6 +252,7 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
             def save(state: dict, index=index, carry=carry) -> None:
                 doc = {"format": CHECKPOINT_FORMAT, "fingerprint": checkpoint.fingerprint, "segment": index,
                        "runs": runs, "carry": carry.detach().cpu() if isinstance(carry, Tensor) else None,
+                       "finished": finished if plan.replay else None,
                        "state": {k: (v.detach().cpu() if isinstance(v, Tensor) else v) for k, v in state.items()}}
                 with atomic_path(checkpoint.path) as tmp:
                     torch.save(doc, tmp)
@@ -258,6 +272,8 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
         run = result.summary()
         run.update(segment=seg.label, **dict(seg.info))
         runs.append(run)
+        if checkpoint is not None and plan.replay:
+            finished.append(result.signal.detach().cpu())
         carry = seg.finish(result.signal) if seg.finish is not None else result.signal
         if result.stopped:
             say(f"{seg.label}: {result.stopped}")

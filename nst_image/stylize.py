@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, OptimizeConfig, Plan, Result, Segment, Step, StyleResult,
-                      TargetCache,
-                      available_memory_bytes, make_loss_fn, run_plan, start_run, style_targets)
+from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, OptimizeConfig, Plan, Result, Segment, Step,
+                      StyleResult, TargetCache, available_memory_bytes, make_loss_fn, run_plan, start_run,
+                      style_targets)
 from nst_core.plan import fingerprint
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
                              option, precision_option, seed_option, validate)

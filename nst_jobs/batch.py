@@ -323,9 +323,9 @@ def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: boo
     """Run one job in this process; never raises for the job's own failure. Returns its record: ``state``
     (``done``, ``skipped``, ``failed``), ``seconds``, ``steps``, ``metrics``, ``error`` (one line), and
     ``targets`` (style-target cache hits and misses in this job).
-    An image job saves a checkpoint beside its output every ``checkpoint_every`` steps (0: only when
-    stopped); ``resume`` continues from it. When ``should_stop()`` turns true the image job saves its
-    checkpoint and its best result so far, and the record's state is ``interrupted``. ``on_step`` receives
+    A job saves a checkpoint beside its output every ``checkpoint_every`` steps (0: only when stopped);
+    ``resume`` continues from it. When ``should_stop()`` turns true the job saves its checkpoint (an image
+    job also its best picture so far), and the record's state is ``interrupted``. ``on_step`` receives
     ``{"step", "total", "segment", "segments"}`` after every optimizer step (the caller throttles it).
     An image job with ``image_size="auto"`` that runs out of memory is retried once with half the memory."""
     job = job if isinstance(job, Job) else Job.from_dict(job)
@@ -358,7 +358,14 @@ def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: boo
         else:
             from nst_audio import stylize_audio
 
-            result = stylize_audio(job.content, job.styles, cfg, callbacks=callbacks, target_cache=_WORKER.targets)
+            ckpt = Path(job.output).with_name(Path(job.output).stem + ".ckpt")
+            try:
+                result = stylize_audio(job.content, job.styles, cfg, callbacks=callbacks, target_cache=_WORKER.targets,
+                                       checkpoint=ckpt, checkpoint_every=checkpoint_every,
+                                       resume=resume and ckpt.is_file(), should_stop=should_stop)
+            except InterruptedRun as err:  # no partial sound: the checkpoint holds the chunks done
+                record.update(state="interrupted", error=str(err), seconds=time.perf_counter() - start)
+                return record
         result.trace["job_fingerprint"] = fp
         result.save(job.output)
         record.update(state="done", metrics=result.metrics, steps=result.trace["steps"])

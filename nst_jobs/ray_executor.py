@@ -70,8 +70,21 @@ def job_memory_bytes(job: dict) -> int:
         return estimate_memory_bytes(sh, sw, arch=arch, deepest=deepest_layer(arch, cfg.layers),
                                      history_size=cfg.optimize.history_size, precision="fp32",
                                      optimizer=cfg.optimize.optimizer)
-    # audio: a chunk at a time; measured peaks of a 10 s chunk at the defaults stay under 1 GiB
-    return 1 << 30
+    # audio: one chunk at a time, by the front end's own per-chunk estimate
+    import soundfile as sf
+
+    from nst_audio.stylize import _estimate_memory
+
+    seconds = sf.info(j.content).duration if j.content else float(cfg.duration or cfg.chunk_seconds)
+    frames = int(min(seconds, cfg.chunk_seconds) * cfg.sample_rate / cfg.hop_length) + 1
+    n_bins = cfg.n_mels or cfg.n_fft // 2 + 1
+    if cfg.extractor == "vgg":  # the image backbone reading the (F, T) spectrogram as a picture
+        from nst_image.stylize import estimate_memory_bytes
+
+        return estimate_memory_bytes(n_bins, frames, arch="vgg19" if cfg.backbone == "auto" else cfg.backbone,
+                                     history_size=cfg.optimize.history_size, precision="fp32",
+                                     optimizer=cfg.optimize.optimizer)
+    return _estimate_memory(object(), n_bins, frames, cfg, "fp32") + 4 * cfg.filters * n_bins * 11
 
 
 def _ray_job(job: dict, options: dict, threads: int) -> dict:

@@ -356,3 +356,30 @@ def test_a_silent_first_channel_still_gets_metrics(channels, left, right):
     else:  # mid 0, side only: both channels equally loud, opposite in sign
         assert float(level[0]) == pytest.approx(float(level[1]), rel=1e-3) and float(level[0]) > 0.05
         torch.testing.assert_close(r.samples[0], -r.samples[1])
+
+
+def test_a_stopped_multi_chunk_run_resumes_to_the_same_samples(sine_content, violin_style, tmp_path):
+    """Stopped in the second of three chunks, then resumed: the finished chunks are replayed from the checkpoint
+    (cross-fade and streaming Griffin-Lim), and the clip equals an uninterrupted run's to the bit."""
+    from nst_core import InterruptedRun
+
+    options = dict(FAST, iterations=12, chunk_seconds=1.2, chunk_overlap_seconds=0.2)
+    whole = stylize_audio(sine_content, violin_style, **options)
+    assert len(whole.trace["runs"]) == 3
+    steps = []
+
+    def count(step):
+        steps.append((step.segment, step.index))
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(InterruptedRun) as stopped:
+        stylize_audio(sine_content, violin_style, callbacks=[count], checkpoint=ckpt, checkpoint_every=4,
+                      should_stop=lambda: steps[-1:] == [(1, 7)] if steps else False, **options)
+    assert stopped.value.partial is None and ckpt.is_file()
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["segment"] == 1 and len(saved["finished"]) == 1
+    said = []
+    resumed = stylize_audio(sine_content, violin_style, checkpoint=ckpt, resume=True, log=said.append, **options)
+    assert any("resuming mono chunk 2/3 at step 7" in m for m in said), said
+    assert torch.equal(resumed.samples, whole.samples)
+    assert not ckpt.exists()

@@ -267,3 +267,43 @@ def test_out_of_memory_at_image_size_auto_is_retried_once_with_half_the_memory(f
     result = run_batch(fixed, tmp_path / "fixed")
     assert len(calls) == 1 and result.count("failed") == 1
     assert "out of memory on the device" in result.records[0]["error"] and "image_size" in result.records[0]["error"]
+
+
+def test_batch_progress_estimates_the_time_left_from_jobs_run_and_shows_each_worker(capsys):
+    from nst_cli.progress import BatchProgress, summary_table
+
+    bars = BatchProgress(10, parallel=2)
+    bars.outputs = {0: "a.png", 1: "b.png"}
+    assert bars.time_left() is None  # nothing run yet: no guess
+    job = {"output": "out/a.png"}
+    bars.on_event("worker 1", 0, {"step": 30, "total": 100, "segment": 1, "segments": 2})
+    assert bars.workers["worker 1"].n == 130 and bars.workers["worker 1"].total == 200
+    assert "worker 1: a.png 2/2" in bars.workers["worker 1"].desc
+    bars.on_record(0, {"job": job, "state": "done", "seconds": 40.0, "worker": "worker 1"})
+    bars.on_record(1, {"job": job, "state": "skipped", "seconds": 0.1})  # a skipped job says nothing of speed
+    bars.on_record(2, {"job": job, "state": "failed", "seconds": 20.0, "error": "broken"})
+    assert "worker 1" not in bars.workers  # its bar goes with its job
+    assert bars.time_left() == 30.0 * 7 / 2  # mean of the jobs run, times the jobs left, over the workers
+    bars.close()
+    err = capsys.readouterr().err
+    assert "[1/10] done" in err and "[3/10] failed  out/a.png (20.0 s): broken" in err
+    table = summary_table([{"job": job, "state": "done", "seconds": 40.0, "steps": 100},
+                           {"job": job, "state": "failed", "seconds": 2.0, "steps": None, "error": "broken"}])
+    lines = table.splitlines()
+    assert lines[0].split() == ["state", "seconds", "steps", "output"]
+    assert lines[1].split() == ["done", "40.0", "100", "out/a.png"] and lines[2].endswith("(broken)")
+
+
+def test_ray_jobs_ask_for_the_gpu_share_their_memory_estimate_needs(folder, tmp_path):
+    from nst_jobs.ray_executor import GPU_FRACTION_STEP, gpu_fraction, job_memory_bytes
+
+    gib = 1 << 30
+    assert gpu_fraction(1 * gib, 80 * gib) == GPU_FRACTION_STEP  # small jobs share: 16 to a GPU at most
+    assert gpu_fraction(20 * gib, 80 * gib) == 5 / 16  # 20 GiB + 25 % margin = 25 GiB: exactly 5/16 of 80 GiB
+    assert gpu_fraction(21 * gib, 80 * gib) == 6 / 16  # 26.25 GiB: rounded up to the next sixteenth
+    assert gpu_fraction(100 * gib, 80 * gib) == 1.0
+    small, large = (Job("image", str(folder / "a.png"), [str(tmp_path / "swirls.png")], "o.png",
+                        {"image_size": size}).to_dict() for size in (256, 1024))
+    assert 12 <= job_memory_bytes(large) / job_memory_bytes(small) <= 17  # activations and history grow with pixels
+    audio = Job("audio", str(AUDIO / "melody_sine.wav"), [str(AUDIO / "phrase_violin.wav")], "o.wav", {}).to_dict()
+    assert 0 < job_memory_bytes(audio) < 8 * gib

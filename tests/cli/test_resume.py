@@ -116,3 +116,44 @@ def test_a_checkpoint_for_other_settings_is_refused(pair, tmp_path, capsys):
     broken.write_bytes(b"not a checkpoint")
     code, _, err = run(["image", *pair, "-o", out, "--resume", broken, *RUN], capsys)
     assert_one_line_error(code, err, "cannot be read")
+
+
+AUDIO = Path(__file__).resolve().parents[2] / "examples" / "audio"
+AUDIO_RUN = ["--iterations", "40", "--filters", "64", "--griffin-lim-iters", "8", "--chunk-seconds", "3",
+             "--chunk-overlap", "0.5",
+             "--seed", "0", "--device", "cpu", "--no-progress"]
+
+
+@pytest.mark.slow
+def test_audio_killed_in_a_later_chunk_resumes_to_the_same_samples(tmp_path, capsys):
+    """kill -9 of `nst audio` after its first chunks: the resumed run replays the finished chunks' cross-fade and
+    Griffin-Lim from the checkpoint, continues the current chunk, and writes the same samples as a run never
+    stopped."""
+    import soundfile as sf
+
+    clips = [AUDIO / "melody_sine.wav", AUDIO / "phrase_violin.wav"]
+    ref = tmp_path / "ref.wav"
+    code, err = _finish(["audio", *clips, "-o", ref, "--checkpoint-every", "5", *AUDIO_RUN])
+    assert code == 0, err
+    out, ckpt = tmp_path / "out.wav", tmp_path / "out.ckpt"
+    proc = _nst(["audio", *clips, "-o", out, "--checkpoint-every", "5", *AUDIO_RUN])
+    end = time.time() + 300
+    while True:  # until the checkpoint is in the second chunk or later
+        assert time.time() < end and proc.poll() is None, "the run never reached a second chunk"
+        if ckpt.exists():
+            try:
+                if torch.load(ckpt, weights_only=True)["segment"] >= 1:
+                    break
+            except Exception:  # replaced while read
+                pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert not out.exists()
+    saved = torch.load(ckpt, weights_only=True)
+    assert len(saved["finished"]) == saved["segment"] >= 1
+    code, err = _finish(["audio", *clips, "-o", out, "--checkpoint-every", "5", "--resume", ckpt, *AUDIO_RUN])
+    assert code == 0, err
+    assert f"resuming mono chunk {saved['segment'] + 1}/" in err
+    assert np.array_equal(sf.read(out)[0], sf.read(ref)[0])
+    assert not ckpt.exists()
