@@ -13,6 +13,9 @@ case                      GPU (``--device cuda``)                        CPU (``
                           --griffin-lim-iters 500``
 ``max_image_size``        ``max_image_size.py`` (VGG-19, random          not measured: needs a CUDA device
                           weights)
+``batch_throughput``      with ``--with-batch``: ``batch_throughput.py   ``batch_throughput.py`` (16 image and
+                          --device cuda`` (64 images at 512 px, one at   8 audio jobs, 1 or 2 workers, Ray)
+                          a time against Ray's fractional packing)
 ``precision_quality``     with ``--with-precision-quality``:             ``precision_quality.py`` (its
                           ``precision_quality.py --size 512 --steps 300  defaults: 128 px, 50 steps; audio 2 s,
                           --seconds 10 --audio-steps 300 --filters 4096  30 steps, 512 filters)
@@ -47,7 +50,7 @@ from typing import Any, Sequence
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DASH = "–"  # shown for a value a document does not have (older results, failed cases)
-CASE_ORDER = ("image", "image_cpu_parity", "audio", "max_image_size", "precision_quality")
+CASE_ORDER = ("image", "image_cpu_parity", "audio", "max_image_size", "precision_quality", "batch_throughput")
 
 
 def log(msg: str) -> None:
@@ -112,6 +115,10 @@ def plan(device: str, args: argparse.Namespace, out_dir: Path) -> list[dict]:
         cases.append({"name": "precision_quality", "script": "precision_quality.py",
                       "out": out_dir / "precision" / "precision_quality.json",
                       "argv": ["--device", dev, *precision, "--out-dir", str(out_dir / "precision")]})
+    if args.with_batch:
+        cases.append({"name": "batch_throughput", "script": "batch_throughput.py",
+                      "out": out_dir / f"{tag}_batch_throughput.json",
+                      "argv": ["--device", dev, *(["--quick"] if args.quick else [])]})
     for case in cases:
         if "script" in case and case["script"] != "precision_quality.py":
             case["argv"] = [*case["argv"], "--out", str(case["out"])]
@@ -216,6 +223,8 @@ def case_kind(doc: Any) -> str | None:
         return "max_image_size"
     if "precisions" in doc or name.startswith("precision"):
         return "precision_quality"
+    if name == "batch_throughput":
+        return "batch_throughput"
     if name.startswith("audio") or "griffin_lim_speedup" in doc:
         return "audio"
     if name.startswith("image") or "tutorial_objective_weights" in (doc.get("settings") or {}):
@@ -359,6 +368,26 @@ def markdown_table(results: dict) -> str:
                     cells = [modality, p, _num(_get(run, "final_losses_fp32", "total")), rel,
                              _pair(diff.get("max"), diff.get("mean"), ".3g"), _num(run.get("seconds_per_step"), ".3g")]
                     details.append("| " + " | ".join(cells) + " |")
+        elif kind == "batch_throughput":
+            row[2] = "whole nst batch commands, jobs per hour"
+            details += ["", f"**{name}**: jobs per hour (speed-up against one worker)", "",
+                        "| jobs | configuration | seconds | jobs/hour | speed-up |", "|---|---|---|---|---|"]
+            groups = [(k, doc[k]) for k in ("image", "audio", "gpu_images") if isinstance(doc.get(k), dict)]
+            for group, configs in groups:
+                for config, r in configs.items():
+                    if isinstance(r, dict) and "seconds" in r:
+                        cells = [f"{r.get('jobs')} {group}", config, _num(r.get("seconds"), ".1f"),
+                                 _num(r.get("jobs_per_hour"), ".0f"),
+                                 _num(r.get("speedup_vs_1_worker", configs.get("speedup") if config ==
+                                            "ray_fractional" else None), ".3g")]
+                        details.append("| " + " | ".join(cells) + " |")
+            over = doc.get("ray_overhead_long_jobs")
+            if isinstance(over, dict):
+                pct = lambda key: _num(100 * over[key], ".1f") if isinstance(over.get(key), (int, float)) else DASH  # noqa: E731
+                notes.append(f"* {name}: Ray's overhead against local, {_get(over, 'local', 'jobs')} jobs of about "
+                             f"{_num(_get(over, 'local', 'mean_job_seconds'), '.0f')} s: {pct('overhead')} % with "
+                             f"the cluster started by the command, {pct('overhead_running_cluster')} % on a running "
+                             f"cluster ({over.get('target')})")
         lines.append("| " + " | ".join(row) + " |")
         for note in doc.get("notes") or []:
             notes.append(f"* {name}: {note}")
@@ -394,6 +423,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out-dir", default=None, help="where every case's JSON, all.json, all.md and logs/ go "
                                                    "(required unless --from-json)")
     p.add_argument("--with-cpu", action="store_true", help="on a GPU, also run the 256 px image case on the CPU")
+    p.add_argument("--with-batch", action="store_true",
+                   help="also batch_throughput.py: jobs per hour of nst batch (GPU: 64 images at 512 px, one at a "
+                        "time against Ray's fractional packing)")
     p.add_argument("--with-precision-quality", action="store_true",
                    help="also run precision_quality.py (fp32 vs bf16 vs tf32 results)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and random weights: checks the mechanics only")
@@ -432,7 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine_info(device),
         "torch": torch.__version__,
         "settings": {"device": str(device), "quick": args.quick, "with_cpu": args.with_cpu,
-                     "with_precision_quality": args.with_precision_quality, "weights": args.weights,
+                     "with_precision_quality": args.with_precision_quality, "with_batch": args.with_batch,
+                     "weights": args.weights,
                      "precision": args.precision, "repeats": args.repeats, "threads": args.threads,
                      "skip": args.skip or []},
         "cases": {},

@@ -106,7 +106,7 @@ def batch_cmd(
     workers: Annotated[Optional[int], typer.Option(min=1, help="Jobs at a time: local worker processes (default one per GPU, else 1), or per Ray node on the CPU.")] = None,
     threads: Annotated[Optional[int], typer.Option(min=0, help="Intra-op threads per worker (default: the cores divided among the workers; 0: PyTorch's default, every core each).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish a batch in this output folder: skip what is done, continue checkpoints.")] = False,
-    checkpoint_every: Annotated[int, typer.Option(min=0, help="Image jobs save a checkpoint beside their output every N steps (0: never), so a killed batch loses at most N steps of its current job.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(min=0, help="Jobs save a checkpoint beside their output every N steps (0: only on Ctrl-C), so a killed batch loses at most N steps of each running job.")] = 0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Bars for the batch and each worker's job, a line per finished job.")] = True,
 ) -> None:
     """Stylize many files: every file of a folder with one or more styles, or the jobs of a manifest."""
