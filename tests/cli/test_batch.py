@@ -224,13 +224,16 @@ def test_a_dead_worker_loses_only_its_job_which_is_retried_once(folder, tmp_path
     assert sum(len(v) for v in started.values()) == 5  # four jobs, one of them twice
 
 
-def test_a_worker_computes_a_style_once_for_every_job_that_uses_it(folder, tmp_path):
+def test_a_worker_computes_a_style_once_for_every_job_that_uses_it(folder, tmp_path, monkeypatch):
     """Two photos, one style, one worker: the second job takes the style's Grams from the worker's cache, and its
     picture equals a run without the cache."""
     import numpy as np
     from PIL import Image
 
+    import nst_jobs.batch
     from nst_image import stylize_image
+
+    monkeypatch.setattr(nst_jobs.batch, "_WORKER", nst_jobs.batch._Worker())  # a fresh worker: nothing cached
 
     options = {"image_size": 32, "iterations": 3, "weights": "random", "seed": 0, "device": "cpu"}
     jobs = jobs_from_folder(folder, [tmp_path / "swirls.png"], tmp_path / "out", options)
@@ -257,6 +260,9 @@ def test_out_of_memory_at_image_size_auto_is_retried_once_with_half_the_memory(f
         return real(*args, **kwargs)
 
     monkeypatch.setattr(nst_image, "stylize_image", short_of_memory)
+    from PIL import Image
+
+    Image.open(folder / "a.png").resize((64, 48)).save(folder / "a.png")  # auto is the content's own size: keep it small
     base = {"iterations": 3, "weights": "random", "seed": 0, "device": "cpu"}
     auto = jobs_from_folder(folder, [tmp_path / "swirls.png"], tmp_path / "auto", {**base, "image_size": "auto"})[:1]
     result = run_batch(auto, tmp_path / "auto")
