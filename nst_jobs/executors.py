@@ -165,6 +165,8 @@ def _worker_main(conn, stop, threads: int, gpu: str | None) -> None:
         i, job, options = task
         record = run_job(job, should_stop=stop.is_set,
                          on_step=_throttled(lambda info, i=i: conn.send(("step", i, info))), **options)
+        if gpu is not None:
+            record["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
         conn.send(("done", i, record))
 
 

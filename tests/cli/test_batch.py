@@ -313,3 +313,19 @@ def test_ray_jobs_ask_for_the_gpu_share_their_memory_estimate_needs(folder, tmp_
     assert 12 <= job_memory_bytes(large) / job_memory_bytes(small) <= 17  # activations and history grow with pixels
     audio = Job("audio", str(AUDIO / "melody_sine.wav"), [str(AUDIO / "phrase_violin.wav")], "o.wav", {}).to_dict()
     assert 0 < job_memory_bytes(audio) < 8 * gib
+
+
+@pytest.mark.slow
+def test_local_workers_are_pinned_one_per_gpu(folder, tmp_path):
+    """With GPUs (here named, the jobs on the CPU) there is one worker per GPU by default, each started with
+    CUDA_VISIBLE_DEVICES naming its own GPU, so that `auto` in a worker is its GPU."""
+    from nst_jobs.executors import LocalExecutor
+
+    ex = LocalExecutor(gpus=["3", "5"])
+    assert ex.n == 2 and not ex.in_process and "GPU(s) 3, 5" in ex.describe()
+    jobs = jobs_from_folder(folder, [tmp_path / "swirls.png", tmp_path / "mosaic.png"], tmp_path / "out",
+                            {"image_size": 32, "iterations": 40, "weights": "random", "seed": 0, "device": "cpu"})
+    result = run_batch(jobs, tmp_path / "out", executor=ex)
+    assert result.ok
+    pinned = {(r["worker"], r["cuda_visible_devices"]) for r in result.records}
+    assert pinned == {("worker 1 (GPU 3)", "3"), ("worker 2 (GPU 5)", "5")}, pinned
