@@ -83,8 +83,8 @@ class BatchProgress:
         self.worked_seconds = 0.0
         self.outputs: dict[int, str] = {}
         self.workers: dict[str, tqdm] = {}
-        self.bar = tqdm(total=total, desc="jobs", unit="job", file=sys.stderr, dynamic_ncols=True, position=0,
-                        bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {postfix}") if enabled else None
+        self.bar = tqdm(total=total, desc="0 failed", unit="job", file=sys.stderr, dynamic_ncols=True, position=0,
+                        bar_format="jobs {n_fmt}/{total_fmt} |{bar}| {desc}") if enabled else None
 
     def time_left(self) -> float | None:
         """Seconds left: the mean time of the jobs that ran (not skipped) times those left, over the workers."""
@@ -132,7 +132,7 @@ class BatchProgress:
             line += f": {record['error']}"
         self.bar.write(line, file=sys.stderr)
         self.bar.update(1)
-        self.bar.set_postfix_str(self._postfix())
+        self.bar.set_description_str(self._postfix())
         worker = record.get("worker")
         if worker in self.workers:
             self.workers.pop(worker).close()
