@@ -130,7 +130,8 @@ def batch_cmd(
     parallel = getattr(ex, "n", None) or workers or 1
     bars = BatchProgress(len(jobs), parallel=parallel, enabled=progress)
     bars.outputs = {i: Path(j.output).name for i, j in enumerate(jobs)}
-    _say(f"{len(jobs)} job(s) -> {output}")
+    if progress:
+        _say(f"{len(jobs)} job(s) -> {output}")
     try:
         with first_ctrl_c_stops_at_a_step() as stop:
             result = run_batch(jobs, output, executor=ex, resume=resume, checkpoint_every=checkpoint_every,

@@ -171,6 +171,9 @@ class RayExecutor:
             gpus = float(ray.cluster_resources().get("GPU", 0))
             per_node = self.workers or 1
             threads = self.threads if self.threads is not None else max(1, min(node_cpus or [1]) // per_node)
+            if threads > max(node_cpus or [0]):  # Ray would wait for such a node for ever
+                raise InputError(f"threads {threads} is more than any node of the Ray cluster has (at most "
+                                 f"{max(node_cpus or [0])} CPU(s)); use fewer threads", "threads")
             gpu_bytes = self._gpu_bytes(ray) if gpus > 0 else 0
             self._described = (f"Ray, {len(nodes)} node(s), {int(ray.cluster_resources().get('CPU', 0))} CPU(s), "
                                f"{gpus:g} GPU(s); {threads} thread(s) per job")

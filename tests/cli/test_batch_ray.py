@@ -146,3 +146,10 @@ def test_executor_ray_without_ray_says_how_to_install_it(manifest, tmp_path, cap
     code, _, err = run(["batch", manifest, "-o", tmp_path / "out", "--executor", "ray"], capsys)
     assert_one_line_error(code, err, "--executor ray needs Ray", "pip install 'nst-toolkit[ray]'")
     assert code == 2 and not (tmp_path / "out").exists()
+
+
+def test_more_threads_than_any_node_has_is_refused_before_any_job(cluster, manifest, tmp_path, capsys):
+    code, _, err = run(["batch", manifest, "-o", tmp_path / "out", "--executor", "ray", "--address", cluster.address,
+                        "--threads", "8", "--no-progress"], capsys)
+    assert_one_line_error(code, err, "--threads 8", "at most 1 CPU(s)")
+    assert code == 2
