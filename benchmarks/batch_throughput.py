@@ -41,6 +41,7 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 from _common import emit, machine_info  # noqa: E402
+from nst_jobs.executors import usable_cores  # noqa: E402
 
 INPUTS = REPO / "examples" / "inputs"
 AUDIO = REPO / "examples" / "audio"
@@ -113,7 +114,7 @@ def ray_overhead(manifest: str, work: Path) -> dict:
     local = timed_batch(manifest, work, "long_local", ["--workers", "1"])
     own = timed_batch(manifest, work, "long_ray_own_cluster", ["--executor", "ray", "--workers", "1"])
     ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     subprocess.run([*ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--num-cpus", str(cores),
                     "--include-dashboard", "false", "--disable-usage-stats"], check=True, capture_output=True)
     try:
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
                 long.update(image_size=64, iterations=5)
                 counts = (4, 2, 2)
             doc["settings"] = {"image": img, "audio": aud, "long_image": long, "counts": counts,
-                               "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+                               "cores": usable_cores()}
             doc["image"] = throughput("image", image_manifest(counts[0], img), work, ray_ok)
             doc["audio"] = throughput("audio", audio_manifest(counts[1], aud), work, ray_ok)
             if ray_ok:

@@ -24,7 +24,6 @@ from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, Optimiz
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
                              option, precision_option, seed_option, validate)
 from nst_core.device import require_memory, synchronize
-from nst_core.plan import fingerprint
 from nst_core.registry import extractor_names, get_extractor_builder
 from nst_core.result import trace_path
 
@@ -570,13 +569,8 @@ def stylize_audio(content: AudioInput | None, styles: AudioInput | Sequence[Audi
     synth = _Synthesis()
     plan, names, chunks, n_samples = plan_audio(inp, cfg, extractor, content_layers, style_layers, precision,
                                                 device, synth, target_cache)
-    ck = None
-    if checkpoint is not None:
-        clips = ([inp.content.samples] if inp.content is not None else []) + [c.samples for c in inp.styles]
-        ck = Checkpoint(Path(checkpoint), fingerprint(config_settings(cfg), clips), every=checkpoint_every,
-                        resume=resume)
-        if resume:
-            ck.load()  # a checkpoint for other inputs or settings is refused before any work
+    clips = ([inp.content.samples] if inp.content is not None else []) + [c.samples for c in inp.styles]
+    ck = Checkpoint.for_run(checkpoint, config_settings(cfg), clips, every=checkpoint_every, resume=resume)
     try:
         out = run_plan(plan, callbacks=callbacks, log=say, on_result=on_segment, checkpoint=ck,
                        should_stop=should_stop)

@@ -14,7 +14,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from nst_audio.stylize import AudioStyleConfig
-from nst_core import NSTError, check_output_path, trace_path
+from nst_core import NSTError, check_output_path, checkpoint_path, trace_path
 from nst_image.stylize import ImageStyleConfig
 
 from . import report_cli
@@ -39,9 +39,13 @@ _PROGRESS = _param("progress", Annotated[bool, typer.Option("--progress/--no-pro
                    True)
 
 
-def checkpoint_path(output: Path) -> Path:
-    """Where a run's checkpoint goes: ``out.png`` -> ``out.ckpt`` beside it."""
-    return output.with_name(output.stem + ".ckpt")
+def _checkpoint_file(output: Path, resume: Optional[Path], checkpoint_every: int, inputs: List[Path]) -> Path:
+    """The checkpoint a command reads (``--resume``) or writes (``OUT.ckpt`` beside the output), checked."""
+    if checkpoint_every < 0:
+        raise typer.BadParameter(f"--checkpoint-every must be a whole number >= 0, not {checkpoint_every}")
+    ckpt = Path(resume) if resume is not None else checkpoint_path(output)
+    check_output_path(ckpt, inputs)
+    return ckpt
 
 
 def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, checkpoint_every: int,
@@ -54,14 +58,11 @@ def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, c
     from .progress import ProgressBar
 
     cfg = config_from_cli(ImageStyleConfig, values)
-    if checkpoint_every < 0:
-        raise typer.BadParameter(f"--checkpoint-every must be a whole number >= 0, not {checkpoint_every}")
     inputs = [content, *styles] + ([Path(cfg.init)] if cfg.init not in ("content", "noise") else [])
     check_image_output(output, inputs)
     check_output_path(trace_path(output), inputs)
     out = Path(output)
-    ckpt = Path(resume) if resume is not None else checkpoint_path(out)
-    check_output_path(ckpt, inputs)
+    ckpt = _checkpoint_file(out, resume, checkpoint_every, inputs)
     bar = ProgressBar(enabled=progress, log_every=cfg.optimize.log_every)
 
     def on_image(scale: int, step: int, img) -> None:
@@ -139,10 +140,7 @@ def _audio(*, clips: List[Path], output: Path, subtype: str, spectrogram: Option
     check_output_path(trace_path(out), inputs)
     if spectrogram is not None:
         check_figure_output(spectrogram, inputs + [out])
-    if checkpoint_every < 0:
-        raise typer.BadParameter(f"--checkpoint-every must be a whole number >= 0, not {checkpoint_every}")
-    ckpt = Path(resume) if resume is not None else checkpoint_path(out)
-    check_output_path(ckpt, inputs)
+    ckpt = _checkpoint_file(out, resume, checkpoint_every, inputs)
     bar = ProgressBar(enabled=progress, log_every=cfg.optimize.log_every)
     try:
         with first_ctrl_c_stops_at_a_step() as stop:

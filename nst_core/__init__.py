@@ -15,7 +15,7 @@ from .objective import FeatureExtractor, Objective, TargetCache, make_loss_fn, s
 from .optimize import LBFGS, OptimizeConfig, Result, Step, optimize
 from .plan import Checkpoint, Plan, PlanResult, RunStart, Segment, run_plan, start_run, time_loss_fn
 from .registry import extractor_names, get_extractor_builder, register_extractor
-from .result import StyleResult, trace_path
+from .result import StyleResult, checkpoint_path, trace_path
 from .trace import TRACE_FORMAT, run_trace, write_trace
 
 __all__ = [
@@ -30,6 +30,6 @@ __all__ = [
     "LBFGS", "OptimizeConfig", "Result", "Step", "optimize",
     "Checkpoint", "Plan", "PlanResult", "RunStart", "Segment", "run_plan", "start_run", "time_loss_fn",
     "extractor_names", "get_extractor_builder", "register_extractor",
-    "StyleResult", "trace_path",
+    "StyleResult", "checkpoint_path", "trace_path",
     "TRACE_FORMAT", "run_trace", "write_trace",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,19 @@ class Checkpoint:
     every: int = 0
     resume: bool = False
     _saved: dict | None = field(default=None, repr=False)
+
+    @classmethod
+    def for_run(cls, path: str | os.PathLike | None, settings: dict, inputs: Sequence[Any], *, every: int = 0,
+                resume: bool = False) -> "Checkpoint | None":
+        """The checkpoint of a run with these settings and inputs (tensors), or None without ``path``. With
+        ``resume`` it is read at once, so that one made for other inputs or settings is refused before any
+        work."""
+        if path is None:
+            return None
+        ck = cls(Path(path), fingerprint(settings, inputs), every=every, resume=resume)
+        if resume:
+            ck.load()
+        return ck
 
     def load(self) -> dict:
         """The saved state, checked against this run's fingerprint (read once; call early to refuse a wrong

@@ -19,6 +19,12 @@ def trace_path(output: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".trace.json")
 
 
+def checkpoint_path(output: str | os.PathLike) -> Path:
+    """Where a run's checkpoint goes: ``out.png`` -> ``out.ckpt`` beside it."""
+    p = Path(output)
+    return p.with_name(p.stem + ".ckpt")
+
+
 @dataclass
 class StyleResult:
     """Base of :class:`nst_image.ImageResult` and :class:`nst_audio.AudioResult`.

@@ -19,7 +19,6 @@ from torch import Tensor
 from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, OptimizeConfig, Plan, Result, Segment, Step,
                       StyleResult, TargetCache, available_memory_bytes, make_loss_fn, run_plan, start_run,
                       style_targets)
-from nst_core.plan import fingerprint
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
                              option, precision_option, seed_option, validate)
 from nst_core.device import human_bytes, require_memory
@@ -400,12 +399,8 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     sizes = scale_schedule(image_size, cfg.scales)
     _check_sizes(inp, sizes, cfg, arch)
     _check_memory(inp, sizes, cfg, arch, precision, device, memory_limit)  # before building (maybe a download)
-    ck = None
-    if checkpoint is not None:
-        ck = Checkpoint(Path(checkpoint), fingerprint(config_settings(cfg), [inp.content, *inp.styles, inp.init]),
-                        every=checkpoint_every, resume=resume)
-        if resume:
-            ck.load()  # a checkpoint for other inputs or settings is refused before any work
+    ck = Checkpoint.for_run(checkpoint, config_settings(cfg), [inp.content, *inp.styles, inp.init],
+                            every=checkpoint_every, resume=resume)
 
     if extractor is None:
         extractor = build_extractor(cfg.weights, backbone=cfg.backbone, pooling=cfg.pooling,

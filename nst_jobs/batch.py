@@ -295,10 +295,10 @@ def _stylize_image_job(job: Job, cfg, *, resume: bool, checkpoint_every: int, sh
                        record: dict):
     """The image job, retried once with half the memory budget when ``image_size`` is ``auto`` and the
     device ran out of memory (the estimate behind ``auto`` was too optimistic for this device)."""
-    from nst_core import available_memory_bytes, resolve_device
+    from nst_core import available_memory_bytes, checkpoint_path, resolve_device
     from nst_image import stylize_image
 
-    ckpt = Path(job.output).with_name(Path(job.output).stem + ".ckpt")
+    ckpt = checkpoint_path(job.output)
     kwargs = dict(extractor=_WORKER.backbone(cfg), checkpoint=ckpt, checkpoint_every=checkpoint_every,
                   should_stop=should_stop, callbacks=callbacks, target_cache=_WORKER.targets)
     try:
@@ -357,8 +357,9 @@ def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: boo
                 return record
         else:
             from nst_audio import stylize_audio
+            from nst_core import checkpoint_path
 
-            ckpt = Path(job.output).with_name(Path(job.output).stem + ".ckpt")
+            ckpt = checkpoint_path(job.output)
             try:
                 result = stylize_audio(job.content, job.styles, cfg, callbacks=callbacks, target_cache=_WORKER.targets,
                                        checkpoint=ckpt, checkpoint_every=checkpoint_every,
@@ -374,7 +375,8 @@ def run_job(job: Job | Mapping[str, Any], *, skip_done: bool = True, resume: boo
     except Exception as err:  # a failure of this job only: the batch goes on and records it
         if _is_out_of_memory(err):
             where = "on the device" if type(err).__name__ == "OutOfMemoryError" else "in host memory"
-            record["error"] = f"out of memory {where} ({one_line(err)[:160]}); lower image_size or use image_size auto"
+            advice = "lower image_size or use image_size auto" if job.kind == "image" else "lower chunk_seconds"
+            record["error"] = f"out of memory {where} ({one_line(err)[:160]}); {advice}"
         else:
             record["error"] = f"internal error: {type(err).__name__}: {one_line(err)[:200]}"
             record["traceback"] = traceback.format_exc(limit=8)
