@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 from _common import emit, machine_info  # noqa: E402
-from nst_jobs.executors import usable_cores  # noqa: E402
+from nst_core import usable_cores  # noqa: E402
 
 INPUTS = REPO / "examples" / "inputs"
 AUDIO = REPO / "examples" / "audio"

@@ -53,9 +53,23 @@ DEFAULT_CONTENT = REPO / "examples" / "inputs" / "content_landscape.png"
 DEFAULT_STYLE = REPO / "examples" / "inputs" / "style_swirls.png"
 CONTENT_LAYERS = ("relu4_2",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-#: The tutorial's weights for its own (absolute, mse-based) losses.
+#: The tutorial's weights for its own (absolute, mse-based) losses, tuned for torchvision's networks, whose
+#: inputs are [0, 1] pixels divided by the ImageNet std (features of order 1).
 TUTORIAL_STYLE_WEIGHT = 1e6
 TUTORIAL_CONTENT_WEIGHT = 1.0
+#: For a Caffe network (0-255 inputs, so features about 58x larger, Gram mse about 1e7x larger) the same
+#: losses need the weights the Caffe-era implementations use with them: neural-style's style 100, content 5.
+#: With the tutorial's own weights there, L-BFGS without line search diverges at its second step (the loss
+#: rises 56x and never comes back; measured at 128 px on the offline VGG-16), which is not the algorithm.
+CAFFE_STYLE_WEIGHT = 100.0
+CAFFE_CONTENT_WEIGHT = 5.0
+
+
+def reference_weights(extractor: VGGFeatures) -> tuple[float, float]:
+    """(style, content) weights of the reference's losses for this network's input scale."""
+    if extractor.preprocessing == "caffe":
+        return CAFFE_STYLE_WEIGHT, CAFFE_CONTENT_WEIGHT
+    return TUTORIAL_STYLE_WEIGHT, TUTORIAL_CONTENT_WEIGHT
 HISTORY_SIZE = 100
 
 
@@ -155,6 +169,7 @@ def build_reference_model(extractor: VGGFeatures, content: Tensor, style: Tensor
             style_losses.append(module)
             last_loss_index = len(model)
     model = model[:last_loss_index]
+    model.loss_weights = reference_weights(extractor)  # (style, content)
     model.eval()
     model.requires_grad_(False)
     return model, content_losses, style_losses
@@ -166,7 +181,8 @@ def tutorial_losses(model: nn.Sequential, content_losses: list[ContentLoss], sty
     model(image)
     content = sum(m.loss for m in content_losses)
     style = sum(m.loss for m in style_losses)
-    return content, style, TUTORIAL_STYLE_WEIGHT * style + TUTORIAL_CONTENT_WEIGHT * content
+    style_weight, content_weight = model.loss_weights
+    return content, style, style_weight * style + content_weight * content
 
 
 def run_reference(model: nn.Sequential, content_losses: list[ContentLoss], style_losses: list[StyleLoss],
@@ -379,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "content_layers": list(CONTENT_LAYERS), "style_layers": list(STYLE_LAYERS),
             "optimizer": "L-BFGS, history 100, lr 1, no line search, init = content image",
             "our_objective_weights": {"content": cfg.content_weight, "style": cfg.style_weight, "tv": cfg.tv_weight},
-            "tutorial_objective_weights": {"content": TUTORIAL_CONTENT_WEIGHT, "style": TUTORIAL_STYLE_WEIGHT},
+            "tutorial_objective_weights": dict(zip(("style", "content"), reference_weights(extractor))),
         },
         "initial_losses": initial,
         "ours": {

@@ -22,7 +22,7 @@ from torch import Tensor
 from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, OptimizeConfig, Plan, Result, Segment, Step,
                       StyleResult, TargetCache, blend_grams, make_loss_fn, run_plan, start_run, style_targets)
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
-                             option, precision_option, seed_option, validate)
+                             option, precision_option, threads_option, seed_option, validate)
 from nst_core.device import require_memory, synchronize
 from nst_core.registry import extractor_names, get_extractor_builder
 from nst_core.result import trace_path
@@ -118,6 +118,7 @@ class AudioStyleConfig(Options):
                                       help="Optimizer settings.")
     device: str = device_option()
     precision: str = precision_option()
+    threads: int | None = threads_option()
     seed: int | None = seed_option()
 
     def __post_init__(self):

@@ -71,8 +71,9 @@ def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, c
 
     try:
         with first_ctrl_c_stops_at_a_step() as stop:
-            result = stylize_image(content, styles, cfg, callbacks=[bar], on_image=on_image, log=bar.write,
-                                   checkpoint=ckpt, checkpoint_every=checkpoint_every, resume=resume is not None,
+            result = stylize_image(content, styles, cfg, callbacks=[bar], on_segment=bar.segment_done,
+                                   on_image=on_image, log=bar.write, checkpoint=ckpt,
+                                   checkpoint_every=checkpoint_every, resume=resume is not None,
                                    should_stop=stop.is_set)
     except InterruptedRun as err:
         save_image(err.partial, out, inputs=inputs)
@@ -87,10 +88,19 @@ def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, c
     ms = 1000 * tr["seconds"] / max(tr["steps"], 1)
     if tr.get("stopped"):
         _say(f"warning: {tr['stopped']}")
-    typer.echo(f"wrote {out} ({w}x{h}) and {trace_path(out).name}: {tr['steps']} steps in {tr['seconds']:.1f} s "
+    typer.echo(f"wrote {out} ({w}x{h}) and {trace_path(out).name}: {tr['steps']} steps{_converged(tr)} in {tr['seconds']:.1f} s "
                f"({ms:.1f} ms/step) on {tr['device']}, {tr['precision']}; style loss "
                f"{_num(first['style'][0])} -> {_num(last['style'][-1] if last['style'] else None)}, content loss "
                f"{_num(last['content'][-1] if last['content'] else None)}")
+
+
+def _converged(tr: dict) -> str:
+    """`` (converged)`` when the stopping rule ended the run (every part of it), `` (2 of 3 parts converged)``."""
+    runs = tr.get("runs") or []
+    done = sum(1 for r in runs if r.get("converged"))
+    if not done:
+        return ""
+    return " (converged)" if done == len(runs) else f" ({done} of {len(runs)} parts converged)"
 
 
 def _num(value) -> str:
@@ -144,8 +154,8 @@ def _audio(*, clips: List[Path], output: Path, subtype: str, spectrogram: Option
     bar = ProgressBar(enabled=progress, log_every=cfg.optimize.log_every)
     try:
         with first_ctrl_c_stops_at_a_step() as stop:
-            result = stylize_audio(content, styles, cfg, callbacks=[bar], log=bar.write, checkpoint=ckpt,
-                                   checkpoint_every=checkpoint_every, resume=resume is not None,
+            result = stylize_audio(content, styles, cfg, callbacks=[bar], on_segment=bar.segment_done, log=bar.write,
+                                   checkpoint=ckpt, checkpoint_every=checkpoint_every, resume=resume is not None,
                                    should_stop=stop.is_set)
     except InterruptedRun as err:
         raise InterruptedRun(f"{err}; continue with the same command and --resume {err.checkpoint}") from None
@@ -159,7 +169,7 @@ def _audio(*, clips: List[Path], output: Path, subtype: str, spectrogram: Option
         _say(f"warning: {tr['stopped']}")
     ms = 1000 * tr["seconds"] / max(tr["steps"], 1)
     typer.echo(f"wrote {out} ({result.duration:.2f} s, {result.samples.shape[0]} channel(s)) and "
-               f"{trace_path(out).name}: {tr['steps']} steps in {tr['seconds']:.1f} s ({ms:.1f} ms/step) "
+               f"{trace_path(out).name}: {tr['steps']} steps{_converged(tr)} in {tr['seconds']:.1f} s ({ms:.1f} ms/step) "
                f"+ Griffin-Lim {tr['griffin_lim_seconds']:.1f} s on {tr['device']}, {tr['precision']}")
     line = f"spectral convergence {_num(m['spectral_convergence_db'])} dB; MFCC distance to style {_num(m['style']['mfcc_distance_result'])}"
     if "mfcc_distance_content" in m["style"]:

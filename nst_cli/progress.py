@@ -23,6 +23,7 @@ class ProgressBar:
     def __init__(self, *, enabled: bool = True, desc: str = "stylizing", log_every: int = 20):
         self.enabled, self.desc, self.log_every = enabled, desc, log_every
         self.segments = 1
+        self.ended_early = False  # the last segment converged before its ceiling of steps
         self.bar: tqdm | None = None  # opened at the first step, so set-up messages and errors come first
 
     def __call__(self, step: Step) -> None:
@@ -34,7 +35,8 @@ class ProgressBar:
                             dynamic_ncols=True)
         if step.index == 1 and step.segments > 1:
             self.bar.set_description(f"{self.desc} {step.segment + 1}/{step.segments}", refresh=False)
-        self.bar.update(1)
+        # A segment the stopping rule ended early leaves steps out: the bar jumps to the next one's place.
+        self.bar.update(step.segment * step.total + step.index - self.bar.n)
         if step.index % self.log_every == 0 or step.index == step.total:
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in step.losses.items() if k != "total"}, refresh=False)
 
@@ -45,8 +47,15 @@ class ProgressBar:
         else:
             print(msg, file=sys.stderr)
 
+    def segment_done(self, index: int, result) -> None:
+        """``on_segment`` hook: a run whose last segment converged ends with a full bar."""
+        self.ended_early = index == self.segments - 1 and bool(getattr(result, "converged", False))
+
     def close(self) -> None:
         if self.bar is not None:
+            if self.ended_early and self.bar.n < self.bar.total:  # the bar ends full at the steps run
+                self.bar.total = self.bar.n
+                self.bar.refresh()
             self.bar.close()
 
 

@@ -7,7 +7,7 @@ Imports torch and numpy only; it knows nothing of images or audio.
 from .config import ConfigError, option, replace_options, resolve_config, validate
 from .device import (DEVICES, PRECISIONS, available_memory_bytes, device_description, human_bytes,
                      peak_memory_bytes, precision_context, require_memory, reset_peak_memory, resolve_device,
-                     resolve_precision, seed_everything, synchronize)
+                     resolve_precision, seed_everything, set_threads, synchronize, usable_cores)
 from .errors import InputError, InterruptedRun, JobsFailed, NSTError, OutputError, ResourceError, WeightsError
 from .fileio import atomic_path, check_output_path, write_text_atomic
 from .losses import blend_grams, content_loss, gram_loss, gram_matrix, style_loss, total_variation
@@ -22,7 +22,7 @@ __all__ = [
     "ConfigError", "option", "replace_options", "resolve_config", "validate",
     "DEVICES", "PRECISIONS", "available_memory_bytes", "device_description", "human_bytes", "peak_memory_bytes",
     "precision_context", "require_memory", "reset_peak_memory", "resolve_device", "resolve_precision",
-    "seed_everything", "synchronize",
+    "seed_everything", "set_threads", "synchronize", "usable_cores",
     "InputError", "InterruptedRun", "JobsFailed", "NSTError", "OutputError", "ResourceError", "WeightsError",
     "atomic_path", "check_output_path", "write_text_atomic",
     "blend_grams", "content_loss", "gram_loss", "gram_matrix", "style_loss", "total_variation",

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Mapping
 from .device import DEVICES, PRECISIONS
 from .errors import ConfigError, InputError
 
-__all__ = ["Options", "resolve_config", "as_list", "device_option", "precision_option", "seed_option",
+__all__ = ["Options", "resolve_config", "as_list", "device_option", "precision_option", "seed_option", "threads_option",
            "blend_weights_option", "ConfigError", "OptionSpec", "option", "validate", "options_of", "replace_options",
            "config_from_settings", "config_settings", "KINDS"]
 
@@ -297,6 +297,11 @@ def device_option() -> Any:
 
 def precision_option() -> Any:
     return option("auto", choices=PRECISIONS, help="auto (tf32 on CUDA, fp32 elsewhere), fp32, tf32, bf16.")
+
+
+def threads_option() -> Any:
+    return option(None, kind="int", min=1, optional=True,
+                  help="CPU threads (default: one per core this process may use, or a batch worker's share).")
 
 
 def seed_option() -> Any:

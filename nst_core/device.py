@@ -185,6 +185,64 @@ def available_memory_bytes(device: torch.device) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
+_host_threads: tuple[int, str] | None = None  # what a host (a batch worker, a Ray task) set, and why
+_threads_from: str | None = None  # how the last run's threads were chosen
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask where one is set, e.g. by taskset or a scheduler)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def set_threads(n: int, why: str) -> None:
+    """A host's choice: run ``n`` intra-op threads in this process from now on, because ``why`` (a batch
+    worker's share of the cores, say). Runs whose ``threads`` is left at auto then keep it."""
+    global _host_threads, _threads_from
+    n = max(1, int(n))
+    torch.set_num_threads(n)
+    _host_threads, _threads_from = (n, why), why
+
+
+@contextlib.contextmanager
+def host_threads(n: int, why: str) -> Iterator[None]:
+    """:func:`set_threads` for the duration of a block (jobs run in this process); restored after."""
+    global _host_threads, _threads_from
+    saved = (torch.get_num_threads(), _host_threads, _threads_from)
+    set_threads(n, why)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        _host_threads, _threads_from = saved[1], saved[2]
+
+
+def apply_threads(threads: int | None) -> str:
+    """Settle a run's intra-op threads; returns how they were chosen (also :func:`threads_from`, for the trace).
+
+    ``threads`` given: that many. None (auto): what the host chose with :func:`set_threads` if one did (a
+    batch worker's share), else one per core this process may use (its affinity mask). Two processes that
+    share the cores with a thread per core each run several times slower than one: give each its share.
+    """
+    global _threads_from
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
+        _threads_from = "asked for (threads)"
+    elif _host_threads is not None:
+        torch.set_num_threads(_host_threads[0])
+        _threads_from = _host_threads[1]
+    else:
+        cores, every = usable_cores(), os.cpu_count() or 1
+        torch.set_num_threads(cores)
+        _threads_from = (f"one per core this process may use ({cores} of {every})" if cores < every
+                         else f"one per core ({cores})")
+    return _threads_from
+
+
+def threads_from() -> str | None:
+    """How the last run's thread count was chosen, or None before any run."""
+    return _threads_from
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

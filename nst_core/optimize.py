@@ -23,6 +23,12 @@ LossFn = Callable[[Tensor], "dict[str, Tensor]"]
 #: Adam's rate is in the signal's own units (0.02 of an image's [0, 1] range).
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
 
+#: The stopping rule's defaults, chosen by ``benchmarks/convergence.py`` (see the README): a run stops
+#: when its best loss fell by less than 0.2 % over the last 60 steps, and never before step 60.
+DEFAULT_TOLERANCE = 2e-3
+DEFAULT_STOP_WINDOW = 60
+DEFAULT_MIN_STEPS = 60
+
 
 @dataclass(frozen=True)
 class OptimizeConfig:
@@ -35,6 +41,9 @@ class OptimizeConfig:
     log_every : steps between host reads of the loss (NaN check, progress).
     max_step : L-BFGS only: largest change of any signal element in one step (a trust region that
         needs no host read); ``None`` leaves steps unbounded, as torch.optim.LBFGS without line search.
+    tolerance, stop_window, min_steps : the stopping rule. At each logging interval from ``min_steps`` on,
+        the run stops when the best total loss fell by less than ``tolerance`` (a fraction of it) over the
+        last ``stop_window`` steps; ``steps`` stays the ceiling. ``tolerance=0`` runs every step.
 
     >>> OptimizeConfig(optimizer="adam").lr
     0.02
@@ -51,6 +60,13 @@ class OptimizeConfig:
     max_step: float | None = option(None, kind="float", min=0.0, min_open=True, optional=True, zero_is_none=True,
                                     help="L-BFGS trust region: largest change of any signal element in one step "
                                          "(0: no limit).")
+    tolerance: float = option(DEFAULT_TOLERANCE, kind="float", min=0.0,
+                              help="Stop when the loss fell by less than this fraction over the stop window "
+                                   "(0: run every step).")
+    stop_window: int = option(DEFAULT_STOP_WINDOW, kind="int", min=1,
+                              help="Steps over which the stopping rule measures the loss's fall.")
+    min_steps: int = option(DEFAULT_MIN_STEPS, kind="int", min=1,
+                            help="Steps every run takes before the stopping rule may end it.")
 
     def __post_init__(self):
         validate(self)
@@ -89,7 +105,8 @@ class Result:
     """Outcome of :func:`optimize`.
 
     signal : best signal seen (lowest total loss), detached. trace : per-step values of every loss
-    term. best_step : 1-based step of ``signal``. stopped : why the run ended early, or None.
+    term. best_step : 1-based step of ``signal``. stopped : why the run failed early (NaN or inf), or
+    None. stop_reason : why it ended, in words (converged at a step, every step run, or the failure).
     timeline : ``(step, seconds since start)`` read at every logging interval, where the loop
     synchronises anyway, for loss-against-time curves.
     """
@@ -108,6 +125,8 @@ class Result:
     stopped: str | None = None
     timeline: list[tuple[int, float]] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    stop_reason: str = ""
+    converged: bool = False
 
     def summary(self) -> dict:
         """JSON-ready summary without the signal."""
@@ -248,6 +267,36 @@ def _detached_copy(obj):
     return obj
 
 
+def convergence(history: Sequence[tuple[int, float]], config: OptimizeConfig) -> str | None:
+    """The stopping rule: why the run should stop now, or None to go on.
+
+    ``history``: ``(step, best total loss so far)`` at each logging interval, the latest last. The run
+    stops when, at step ``n >= min_steps``, the best loss fell by less than ``tolerance`` (relative to its
+    value ``stop_window`` steps earlier) since the last reading at or before step ``n - stop_window``.
+    Readings before the first step count as no reading: a window is only judged once it is whole.
+
+    >>> cfg = OptimizeConfig(tolerance=0.01, stop_window=20, min_steps=20, log_every=10)
+    >>> convergence([(10, 2.0), (20, 1.0), (30, 0.999)], cfg) is None  # fell 50 % over steps 10..30
+    True
+    >>> convergence([(10, 2.0), (20, 1.0), (30, 0.999), (40, 0.998)], cfg)
+    'converged at step 40: the loss fell 0.2% over the last 20 steps (tolerance 1%)'
+    """
+    if config.tolerance <= 0 or not history:
+        return None
+    step, now = history[-1]
+    if step < config.min_steps:
+        return None
+    then = [loss for s, loss in history if s <= step - config.stop_window]
+    if not then or not math.isfinite(then[-1]) or not math.isfinite(now):
+        return None
+    fall = (then[-1] - now) / max(abs(then[-1]), 1e-30)
+    if fall >= config.tolerance:
+        return None
+    span = step - max(s for s, _ in history if s <= step - config.stop_window)
+    return (f"converged at step {step}: the loss fell {100 * fall:.2g}% over the last {span} steps "
+            f"(tolerance {100 * config.tolerance:g}%)")
+
+
 class Interrupted(Exception):
     """Raised by :func:`optimize` when ``should_stop()`` said so at a step boundary, after its state was saved.
 
@@ -314,6 +363,8 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
     steps_run = 0
     checked = 0
     timeline: list[tuple[int, float]] = []
+    history: list[tuple[int, float]] = []  # (step, best loss so far) at each logging interval
+    converged = None
     earlier = 0.0  # seconds spent before a resume
     if resume is not None:
         with torch.no_grad():
@@ -325,6 +376,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         best_loss = resume["best_loss"].to(device).clone()
         best_step = resume["best_step"].to(device).clone()
         timeline = [(int(a), float(b)) for a, b in resume["timeline"]]
+        history = [(int(a), float(b)) for a, b in resume.get("history", [])]
         earlier = float(resume["seconds"])
         if isinstance(opt, LBFGS):
             opt.load_state_dict({k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in resume["opt"].items()})
@@ -335,7 +387,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         return {"x": x.detach().clone(), "names": names, "steps_run": steps_run, "checked": checked,
                 "trace": trace[:steps_run].clone() if trace is not None else torch.zeros(0, 0),
                 "best_x": best_x.clone(), "best_loss": best_loss.clone(), "best_step": best_step.clone(),
-                "timeline": [list(t) for t in timeline], "seconds": time.perf_counter() - start,
+                "timeline": [list(t) for t in timeline], "history": [list(h) for h in history], "seconds": time.perf_counter() - start,
                 "opt": _detached_copy(opt.state_dict())}  # torch.optim hands out its live tensors
 
     synchronize(device)
@@ -378,6 +430,11 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
                 steps_run = bad
                 break
             timeline.append((steps_run, time.perf_counter() - start))
+            if config.tolerance > 0:  # the loop has just synchronised: one more scalar costs nothing
+                history.append((steps_run, float(best_loss)))
+                converged = convergence(history, config)
+                if converged:
+                    break
         if steps_run < steps:
             if should_stop is not None and should_stop():
                 if save_state is not None:
@@ -390,6 +447,7 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
     host_trace = trace[:steps_run].cpu() if trace is not None else torch.zeros(0, 0)
     trace_dict = {k: host_trace[:, j].tolist() for j, k in enumerate(names)}
     best_loss_f = float(best_loss)
+    reason = stopped or converged or f"ran all {steps_run} steps"
     return Result(
         signal=best_x.detach(),
         trace=trace_dict,
@@ -405,4 +463,6 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         stopped=stopped,
         timeline=timeline,
         config=asdict(config),
+        stop_reason=reason,
+        converged=converged is not None,
     )

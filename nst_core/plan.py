@@ -29,7 +29,8 @@ import torch
 from torch import Tensor
 
 from .config import resolve_config
-from .device import device_description, resolve_device, resolve_precision, seed_everything, synchronize
+from .device import (apply_threads, device_description, resolve_device, resolve_precision, seed_everything,
+                     synchronize, threads_from)
 from .errors import InputError, InterruptedRun
 from .fileio import atomic_path
 from .optimize import Interrupted, LossFn, OptimizeConfig, Result, Step, optimize
@@ -148,7 +149,9 @@ class PlanResult:
     def trace(self, *, modality: str, settings: Mapping[str, Any], inputs: Mapping[str, Any],
               extra: Mapping[str, Any] | None = None) -> dict:
         """The run's trace document (:func:`nst_core.run_trace`) with device, precision and stop reason."""
-        common = {"device": device_description(self.device), "precision": self.precision, "stopped": self.stopped}
+        common = {"device": device_description(self.device), "precision": self.precision, "stopped": self.stopped,
+                  "threads": torch.get_num_threads(), "threads_from": threads_from(),
+                  "stop_reasons": [f"{r['segment']}: {r['stop_reason']}" for r in self.runs if r.get("stop_reason")]}
         return run_trace(modality=modality, settings=settings, runs=self.runs, inputs=inputs,
                          extra={**common, **(extra or {})})
 
@@ -168,6 +171,7 @@ def start_run(cls: type, config: Any, options: Mapping[str, Any], *, owner: str)
     cfg = resolve_config(cls, config, options, owner=owner)
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
+    apply_threads(getattr(cfg, "threads", None))
     seed_everything(cfg.seed)
     return RunStart(cfg, device, precision)
 
@@ -289,6 +293,8 @@ def run_plan(plan: Plan, *, callbacks: Sequence[Callable[[Step], None]] = (),
         if checkpoint is not None and plan.replay:
             finished.append(result.signal.detach().cpu())
         carry = seg.finish(result.signal) if seg.finish is not None else result.signal
+        if result.converged:
+            say(f"{seg.label}: {result.stop_reason}")
         if result.stopped:
             say(f"{seg.label}: {result.stopped}")
             stopped = stopped or f"{seg.label}: {result.stopped}"

@@ -20,7 +20,7 @@ from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, Optimiz
                       StyleResult, TargetCache, available_memory_bytes, make_loss_fn, run_plan, start_run,
                       style_targets)
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
-                             option, precision_option, seed_option, validate)
+                             option, precision_option, threads_option, seed_option, validate)
 from nst_core.device import human_bytes, require_memory
 from nst_core.result import trace_path
 
@@ -91,6 +91,7 @@ class ImageStyleConfig(Options):
     save_every: int = option(0, kind="int", min=0, help="Write an intermediate image every N steps (0: never).")
     device: str = device_option()
     precision: str = precision_option()
+    threads: int | None = threads_option()
     seed: int | None = seed_option()
 
     def __post_init__(self):

@@ -10,12 +10,15 @@ step ``{"step", "total", "segment", "segments"}``). It never looks inside a job:
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
+
+from nst_core.device import usable_cores
 
 __all__ = ["Executor", "LocalExecutor", "usable_cores", "make_executor", "EXECUTORS"]
 
@@ -35,11 +38,6 @@ class Executor(Protocol):
 
     def run(self, tasks: Sequence[tuple[int, dict]], options: dict, *, finished: Finished, event: Event,
             should_stop: Callable[[], bool], log: Callable[[str], None]) -> None: ...
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask where one is set)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _visible_gpus() -> list[str]:
@@ -106,6 +104,11 @@ class LocalExecutor:
     def in_process(self) -> bool:
         return self.n == 1 and not self.gpus
 
+    def _threads_why(self) -> str:
+        if self.threads is not None:
+            return f"the batch's threads per worker ({self.threads})"
+        return f"a batch worker's share of {usable_cores()} core(s) among {self.n} worker(s)"
+
     def describe(self) -> str:
         threads = "PyTorch's default threads" if self.per_worker == 0 else f"{self.per_worker} thread(s)"
         if self.in_process:
@@ -120,14 +123,13 @@ class LocalExecutor:
             _Pool(self, options, finished, event, should_stop, log).run(tasks)
 
     def _run_here(self, tasks, options, *, finished, event, should_stop) -> None:
-        import torch
+        from nst_core.device import host_threads
 
         from .batch import run_job
 
-        previous = torch.get_num_threads()
-        if self.per_worker:
-            torch.set_num_threads(self.per_worker)
-        try:
+        with contextlib.ExitStack() as stack:
+            if self.per_worker:
+                stack.enter_context(host_threads(self.per_worker, self._threads_why()))
             for i, job in tasks:
                 if should_stop():
                     return
@@ -138,21 +140,19 @@ class LocalExecutor:
                 finished(i, record)
                 if record["state"] == "interrupted":
                     return
-        finally:
-            torch.set_num_threads(previous)
 
 
-def _worker_main(conn, stop, threads: int, gpu: str | None) -> None:
+def _worker_main(conn, stop, threads: int, gpu: str | None, why: str = "") -> None:
     """A worker process: jobs in over its pipe, events and records out, until it gets None."""
     import signal
 
     if gpu is not None:  # before CUDA is first touched in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it sets `stop` for every worker
-    import torch
-
     if threads:
-        torch.set_num_threads(threads)
+        from nst_core import set_threads
+
+        set_threads(threads, why)
     from .batch import run_job
 
     while True:
@@ -194,8 +194,9 @@ class _Pool:
 
     def _start(self, slot: _Slot) -> None:
         parent, child = self.ctx.Pipe()
-        slot.proc = self.ctx.Process(target=_worker_main, args=(child, self.stop, self.ex.per_worker, slot.gpu),
-                                     daemon=True, name=f"nst-{slot.label}")
+        slot.proc = self.ctx.Process(target=_worker_main, daemon=True,
+                                     args=(child, self.stop, self.ex.per_worker, slot.gpu, self.ex._threads_why()),
+                                     name=f"nst-{slot.label}")
         slot.proc.start()
         child.close()
         slot.conn, slot.job = parent, None

@@ -91,10 +91,10 @@ def _ray_job(job: dict, options: dict, threads: int) -> dict:
     """The task body, on a Ray worker: check that the output folder is writable here, then run the job."""
     import socket
 
-    import torch
+    from nst_core import set_threads
 
     if threads:
-        torch.set_num_threads(threads)
+        set_threads(threads, f"the Ray task's CPUs ({threads})")
     out = Path(job["output"]).parent
     try:
         out.mkdir(parents=True, exist_ok=True)
