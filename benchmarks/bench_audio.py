@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"device {device}; content {n_samples / sr:.2f} s ({frames} frames), style {style_clip.duration:.2f} s "
         f"({style_spec.shape[2]} frames); {extractor.description}")
 
-    cfg = AudioStyleConfig.of(iterations=args.steps, filters=args.filters, kernel_size=KERNEL_SIZE, extractor_seed=SEED,
+    cfg = AudioStyleConfig.of(iterations=args.steps, tolerance=0.0, filters=args.filters, kernel_size=KERNEL_SIZE, extractor_seed=SEED,
                            griffin_lim_iters=args.griffin_lim_iters, history_size=args.history_size,
                            device=str(device), precision=ours_precision, seed=0, n_fft=N_FFT, hop_length=HOP)
     if args.seconds > cfg.chunk_seconds:

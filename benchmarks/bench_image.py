@@ -3,7 +3,9 @@
 The reference is the algorithm of the PyTorch tutorial "Neural Transfer Using PyTorch", written out
 here: an ``nn.Sequential`` rebuilt from the VGG layers with a normalisation module first and loss
 modules (which store their loss as an attribute) inserted after the chosen layers, optimised with
-``torch.optim.LBFGS`` over the input image and a closure that clamps the image to [0, 1].
+``torch.optim.LBFGS`` over the input image and a closure that clamps the image to [0, 1]. Its loss weights
+are the tutorial's (style 1e6, content 1) for torchvision networks and neural-style's (100, 5) for Caffe ones
+such as the offline VGG-16, whose 0-255 inputs make the tutorial's weights diverge (:func:`reference_weights`).
 
 Both implementations run in this process, on the same device, with
 
@@ -282,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extractor = extractor.to(device)
     log(f"device {device}, backbone {extractor.arch}: {extractor.source}")
 
-    cfg = ImageStyleConfig.of(image_size=args.size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
+    cfg = ImageStyleConfig.of(image_size=args.size, tolerance=0.0, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
                            iterations=args.steps, history_size=HISTORY_SIZE, device=str(device),
                            precision=ours_precision, init="content", seed=0)
     if stylize_module.scale_schedule(args.size, cfg.scales) != [args.size]:

@@ -112,7 +112,7 @@ def _save_png(image: Tensor, path: Path, labels: Sequence[str]) -> None:
 def image_case(args: argparse.Namespace, device: torch.device, notes: list[str]) -> dict:
     extractor, weights_used = load_extractor(args.weights, notes)
     extractor = extractor.to(device)
-    cfg = ImageStyleConfig.of(image_size=args.size, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
+    cfg = ImageStyleConfig.of(image_size=args.size, tolerance=0.0, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
                            iterations=args.steps, device=str(device), init="content", seed=SEED)
     content = resize_long_side(load_image(args.content), args.size).unsqueeze(0).to(device)
     style = resize_long_side(load_image(args.style), args.size).unsqueeze(0).to(device)
@@ -177,7 +177,7 @@ def audio_case(args: argparse.Namespace, device: torch.device, notes: list[str])
     content_spec = spectral.log_magnitude(content_clip.samples.to(device), **spec_kw)  # (1, F, T)
     style_spec = spectral.log_magnitude(style_clip.samples.to(device), **spec_kw)
     extractor = RandomCNN(content_spec.shape[1], filters=args.filters, kernel_size=KERNEL_SIZE, seed=SEED).to(device)
-    cfg = AudioStyleConfig.of(iterations=args.audio_steps, filters=args.filters, kernel_size=KERNEL_SIZE,
+    cfg = AudioStyleConfig.of(iterations=args.audio_steps, tolerance=0.0, filters=args.filters, kernel_size=KERNEL_SIZE,
                            extractor_seed=SEED, griffin_lim_iters=args.griffin_lim_iters, device=str(device),
                            seed=SEED, n_fft=N_FFT, hop_length=HOP)
     with torch.no_grad(), precision_context("fp32", device):
@@ -277,8 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(args.device)
     notes: list[str] = []
     if device.type == "cpu":
-        notes.append("on a CPU, bf16 runs through torch.autocast without bf16 hardware paths: its seconds_per_step "
-                     "says nothing about bf16 speed on a GPU")
+        from nst_core.device import cpu_has_native_bf16
+
+        notes.append("this CPU has bf16 instructions (AVX512-BF16 or AMX): oneDNN runs bf16 convolutions natively"
+                     if cpu_has_native_bf16() else
+                     "this CPU has no bf16 instructions: bf16 is emulated, so its seconds_per_step says nothing "
+                     "about bf16 speed elsewhere")
     doc = {"benchmark": "precision and quality: the same runs in fp32, bf16 (and tf32 on CUDA)",
            "machine": machine_info(device), "precisions": precisions_for(device)}
     if args.only in ("both", "image"):

@@ -16,6 +16,9 @@ case                      GPU (``--device cuda``)                        CPU (``
 ``batch_throughput``      with ``--with-batch``: ``batch_throughput.py   ``batch_throughput.py`` (16 image and
                           --device cuda`` (64 images at 512 px, one at   8 audio jobs, 1 or 2 workers, Ray)
                           a time against Ray's fractional packing)
+``time_to_quality``       ``time_to_quality.py --image-sizes 512         with ``--with-time-to-quality``:
+                          --audio-seconds 10`` (ours until it stops      ``time_to_quality.py`` (256 and 512
+                          vs the references' fixed steps)                px, 10 s of audio)
 ``precision_quality``     with ``--with-precision-quality``:             ``precision_quality.py`` (its
                           ``precision_quality.py --size 512 --steps 300  defaults: 128 px, 50 steps; audio 2 s,
                           --seconds 10 --audio-steps 300 --filters 4096  30 steps, 512 filters)
@@ -50,7 +53,8 @@ from typing import Any, Sequence
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DASH = "–"  # shown for a value a document does not have (older results, failed cases)
-CASE_ORDER = ("image", "image_cpu_parity", "audio", "max_image_size", "precision_quality", "batch_throughput")
+CASE_ORDER = ("image", "image_cpu_parity", "audio", "time_to_quality", "max_image_size", "precision_quality",
+              "batch_throughput")
 
 
 def log(msg: str) -> None:
@@ -104,6 +108,14 @@ def plan(device: str, args: argparse.Namespace, out_dir: Path) -> list[dict]:
     cases.append({"name": "audio", "script": "bench_audio.py",
                   "out": out_dir / f"{tag}_audio_{audio[1]}s_{audio[3]}steps.json",
                   "argv": ["--device", dev, *audio, *common]})
+    if gpu or args.with_time_to_quality:
+        ttq = (["--image-sizes", "48", "--image-steps", "3", "--audio-seconds", "1", "--audio-steps", "3",
+                "--griffin-lim-iters", "4", "--filters", "64", "--weights", "random"] if args.quick
+               else ["--image-sizes", "512", "--audio-seconds", "10"] if gpu else [])
+        cases.append({"name": "time_to_quality", "script": "time_to_quality.py",
+                      "out": out_dir / f"{tag}_time_to_quality.json",
+                      "argv": ["--device", dev, *ttq, "--save", str(out_dir / "time_to_quality"),
+                               *(["--precision", args.precision] if args.precision else [])]})
     if gpu:
         cases.append({"name": "max_image_size", "script": "max_image_size.py",
                       "out": out_dir / f"{tag}_max_image_size.json",
@@ -225,6 +237,8 @@ def case_kind(doc: Any) -> str | None:
         return "precision_quality"
     if name == "batch_throughput":
         return "batch_throughput"
+    if name.startswith("time to quality"):
+        return "time_to_quality"
     if name.startswith("audio") or "griffin_lim_speedup" in doc:
         return "audio"
     if name.startswith("image") or "tutorial_objective_weights" in (doc.get("settings") or {}):
@@ -368,6 +382,22 @@ def markdown_table(results: dict) -> str:
                     cells = [modality, p, _num(_get(run, "final_losses_fp32", "total")), rel,
                              _pair(diff.get("max"), diff.get("mean"), ".3g"), _num(run.get("seconds_per_step"), ".3g")]
                     details.append("| " + " | ".join(cells) + " |")
+        elif kind == "time_to_quality":
+            row[2] = "nst at its defaults (stopping rule) vs the references' fixed steps"
+            details += ["", f"**{name}**: time to a result (whole runs; metrics ours / reference)", "",
+                        "| case | reference s (steps) | ours s (steps) | speed-up | metrics | target |",
+                        "|---|---|---|---|---|---|"]
+            for part in (doc.get("image") or []) + (doc.get("audio") or []):
+                what = (f"image {part['size']} px" if "size" in part else f"audio {part.get('seconds_of_audio')} s")
+                ref, ours = part.get("reference") or {}, part.get("ours") or {}
+                mets = "; ".join(f"{k} {_num(v.get('ours'), '.3g')} / {_num(v.get('reference'), '.3g')}"
+                                 for k, v in (part.get("metrics_vs_reference") or {}).items())
+                target = part.get("target") or {}
+                cells = [what, f"{_num(ref.get('seconds'), '.1f')} ({ref.get('steps', DASH)})",
+                         f"{_num(ours.get('seconds'), '.1f')} ({ours.get('steps', DASH)})",
+                         _num(part.get("speedup"), ".3g"), mets or DASH,
+                         f"{_num(target.get('speedup_at_least'), 'g')}x: {'met' if target.get('met') else 'missed'}"]
+                details.append("| " + " | ".join(cells) + " |")
         elif kind == "batch_throughput":
             row[2] = "whole nst batch commands, jobs per hour"
             details += ["", f"**{name}**: jobs per hour (speed-up against one worker)", "",
@@ -428,6 +458,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "time against Ray's fractional packing)")
     p.add_argument("--with-precision-quality", action="store_true",
                    help="also run precision_quality.py (fp32 vs bf16 vs tf32 results)")
+    p.add_argument("--with-time-to-quality", action="store_true",
+                   help="on a CPU also run time_to_quality.py (256 and 512 px, 10 s of audio: about 40 minutes on "
+                        "2 cores); on a GPU it always runs (512 px, 10 s)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and random weights: checks the mechanics only")
     p.add_argument("--weights", default=None,
                    help="image benchmark weights (bench_image.py's default, vgg16-hed, when not given; random = "
@@ -465,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "torch": torch.__version__,
         "settings": {"device": str(device), "quick": args.quick, "with_cpu": args.with_cpu,
                      "with_precision_quality": args.with_precision_quality, "with_batch": args.with_batch,
+                     "with_time_to_quality": args.with_time_to_quality,
                      "weights": args.weights,
                      "precision": args.precision, "repeats": args.repeats, "threads": args.threads,
                      "skip": args.skip or []},

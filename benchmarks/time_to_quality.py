@@ -135,7 +135,8 @@ def image_case(size: int, steps: int, device, precision: str, save: Path | None,
     return doc
 
 
-def audio_case(seconds: float, steps: int, device, precision: str, save: Path | None, gl_iters: int) -> dict:
+def audio_case(seconds: float, steps: int, device, precision: str, save: Path | None, gl_iters: int,
+               filters: int = 4096) -> dict:
     import soundfile as sf
 
     from nst_audio import metrics as M
@@ -150,7 +151,7 @@ def audio_case(seconds: float, steps: int, device, precision: str, save: Path | 
     style = load_audio(BA.DEFAULT_STYLE, sample_rate=sr, mono=True, min_samples=BA.N_FFT)
     cw, sw = content.samples[0].to(device), style.samples[0].to(device)
     n_freq = BA.N_FFT // 2 + 1
-    extractor = RandomCNN(n_freq, filters=4096, kernel_size=BA.KERNEL_SIZE, seed=BA.SEED).to(device)
+    extractor = RandomCNN(n_freq, filters=filters, kernel_size=BA.KERNEL_SIZE, seed=BA.SEED).to(device)
     net = BA.build_reference_net(extractor)
 
     log(f"audio {seconds:g} s: reference, {steps} steps ...")
@@ -178,7 +179,7 @@ def audio_case(seconds: float, steps: int, device, precision: str, save: Path | 
     _sync(device)
     t = time.perf_counter()
     ours = stylize_audio(content, style, extractor=extractor, seed=0, device=str(device), precision=precision,
-                         griffin_lim_iters=gl_iters)
+                         griffin_lim_iters=gl_iters, filters=filters)
     _sync(device)
     ours_seconds = time.perf_counter() - t
     log(f"  {ours_seconds:.1f} s, {ours.trace['steps']} steps ({'; '.join(ours.trace['stop_reasons'])})")
@@ -221,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--audio-seconds", type=float, nargs="*", default=[10.0])
     ap.add_argument("--audio-steps", type=int, default=300)
     ap.add_argument("--griffin-lim-iters", type=int, default=200)
+    ap.add_argument("--weights", default="vgg16-hed", help="image backbone weights (random: mechanics only)")
+    ap.add_argument("--filters", type=int, default=4096, help="filters of the audio random CNN")
     ap.add_argument("--save", help="folder for both sides' results (pictures, sounds), to look at")
     ap.add_argument("--out", help="JSON output (default: stdout)")
     args = ap.parse_args(argv)
@@ -230,9 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    extractor = BI.load_extractor("vgg16-hed", notes)[0].to(device) if args.image_sizes else None
+    extractor = BI.load_extractor(args.weights, notes)[0].to(device) if args.image_sizes else None
     images = [image_case(size, args.image_steps, device, precision, save, extractor) for size in args.image_sizes]
-    audio = [audio_case(sec, args.audio_steps, device, precision, save, args.griffin_lim_iters)
+    audio = [audio_case(sec, args.audio_steps, device, precision, save, args.griffin_lim_iters, args.filters)
              for sec in args.audio_seconds]
     doc = {"benchmark": "time to quality: nst at its defaults vs the plain references at their fixed steps",
            "machine": machine_info(device), "device": str(device), "precision_ours": precision,

@@ -41,6 +41,11 @@ MAX_DURATION_SECONDS = 3 * 3600.0
 _BACKBONE_OPTIONS = {"backbone": "auto", "weights": "auto", "weights_layout": "auto", "pooling": "max"}
 
 
+#: The stopping rule's tolerance for audio (window and minimum as for images: 100 steps), chosen by
+#: ``benchmarks/convergence.py``: a chunk stops when its best loss fell by less than 0.1 % over 100 steps.
+AUDIO_TOLERANCE = 1e-3
+
+
 def _extractor_rule(name: str) -> str | None:
     try:
         get_extractor_builder("audio", name)
@@ -114,7 +119,8 @@ class AudioStyleConfig(Options):
                                   help="Longer content is stylized in chunks of this many seconds.")
     chunk_overlap_seconds: float = option(2.0, kind="float", min=0.0, flags=("--chunk-overlap",),
                                           help="Seconds by which neighbouring chunks overlap and cross-fade.")
-    optimize: OptimizeConfig = option(kind="nested", default_factory=lambda: OptimizeConfig(steps=300, max_step=1.0),
+    optimize: OptimizeConfig = option(kind="nested", default_factory=lambda: OptimizeConfig(
+        steps=300, max_step=1.0, tolerance=AUDIO_TOLERANCE),
                                       help="Optimizer settings.")
     device: str = device_option()
     precision: str = precision_option()

@@ -296,7 +296,8 @@ def device_option() -> Any:
 
 
 def precision_option() -> Any:
-    return option("auto", choices=PRECISIONS, help="auto (tf32 on CUDA, fp32 elsewhere), fp32, tf32, bf16.")
+    return option("auto", choices=PRECISIONS,
+                  help="auto (tf32 on CUDA, bf16 on a CPU with bf16 instructions, else fp32), fp32, tf32, bf16.")
 
 
 def threads_option() -> Any:

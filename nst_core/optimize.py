@@ -23,11 +23,12 @@ LossFn = Callable[[Tensor], "dict[str, Tensor]"]
 #: Adam's rate is in the signal's own units (0.02 of an image's [0, 1] range).
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
 
-#: The stopping rule's defaults, chosen by ``benchmarks/convergence.py`` (see the README): a run stops
-#: when its best loss fell by less than 0.2 % over the last 60 steps, and never before step 60.
-DEFAULT_TOLERANCE = 2e-3
-DEFAULT_STOP_WINDOW = 60
-DEFAULT_MIN_STEPS = 60
+#: The stopping rule's defaults (the image front end's; audio sets its own), chosen by
+#: ``benchmarks/convergence.py`` (see the README): a run stops when its best loss fell by less than 1 % over
+#: the last 100 steps, and never before step 100.
+DEFAULT_TOLERANCE = 1e-2
+DEFAULT_STOP_WINDOW = 100
+DEFAULT_MIN_STEPS = 100
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,7 @@ def summary(run: Run) -> dict[str, Any]:
         "peak_memory_bytes": tr.get("peak_memory_bytes"),
         "metrics": tr.get("metrics") or {},
         "stopped": tr.get("stopped"),
+        "stop_reasons": tr.get("stop_reasons") or [],
     }
     if run.modality == "audio":
         out["griffin_lim_seconds"] = tr.get("griffin_lim_seconds")

@@ -139,7 +139,7 @@ def test_a_batch_killed_or_stopped_mid_job_resumes_to_the_same_results(folder, t
     from PIL import Image
 
     args = ["batch", folder, "--style", tmp_path / "swirls.png", "--checkpoint-every", "5", "--no-progress",
-            "--set", "image_size=48", "--set", "iterations=200", "--set", "weights=random", "--set", "seed=0",
+            "--set", "image_size=48", "--set", "iterations=200", "--set", "tolerance=0", "--set", "weights=random", "--set", "seed=0",
             "--set", "device=cpu"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
 
@@ -205,7 +205,8 @@ def test_a_dead_worker_loses_only_its_job_which_is_retried_once(folder, tmp_path
     import signal
 
     jobs = jobs_from_folder(folder, [tmp_path / "swirls.png", tmp_path / "mosaic.png"], tmp_path / "out",
-                            {"image_size": 32, "iterations": 200, "weights": "random", "seed": 0, "device": "cpu"})
+                            {"image_size": 32, "iterations": 200, "tolerance": 0.0, "weights": "random", "seed": 0,
+                             "device": "cpu"})
     said, killed, started = [], [], {}  # 200 steps: the other worker is still running when the first job ends
 
     def on_event(worker, i, info):

@@ -107,7 +107,7 @@ def test_a_node_removed_mid_batch_loses_no_job(cluster, manifest, tmp_path):
     jobs = [j for j in jobs_from_manifest(manifest, tmp_path / "out") if j.kind == "image"]
     assert len(jobs) == 3
     for job in jobs:
-        job.options.update(iterations=200)  # long enough to be caught running
+        job.options.update(iterations=200, tolerance=0.0)  # long enough to be caught running
     removed = []
 
     def remove_when_busy():

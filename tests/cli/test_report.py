@@ -41,6 +41,7 @@ def test_compare_writes_runs_and_a_self_contained_report(tiny_report):
     assert html.count("<audio ") == 6  # content, style, result for each of the two audio runs
     assert "data:audio/flac;base64," in html
     assert "nst compare (test)" in html
+    assert html.count("How it ended: ") == 3 and "ran all 8 steps" in html  # 8 steps: below min_steps
 
 
 def test_metrics_json_holds_every_figure_in_the_table(tiny_report):

@@ -21,7 +21,7 @@ from PIL import Image
 from nst_run import assert_one_line_error, run
 
 RUN = ["--weights", "random", "--seed", "0", "--scales", "32", "--image-size", "48", "--iterations", "150",
-       "--device", "cpu", "--no-progress"]
+       "--tolerance", "0", "--device", "cpu", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

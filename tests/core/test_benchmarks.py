@@ -277,7 +277,8 @@ def _argv(cases: list[dict], name: str) -> list[str]:
 def test_plan_gpu_and_cpu(tmp_path):
     args = run_all.parse_args(["--out-dir", str(tmp_path), "--with-cpu"])
     gpu = run_all.plan("cuda", args, tmp_path)
-    assert [c["name"] for c in gpu] == ["image", "image_cpu_parity", "audio", "max_image_size"]
+    assert [c["name"] for c in gpu] == ["image", "image_cpu_parity", "audio", "time_to_quality", "max_image_size"]
+    assert "--device cuda --image-sizes 512 --audio-seconds 10" in " ".join(_argv(gpu, "time_to_quality"))
     image = " ".join(_argv(gpu, "image"))
     assert "--device cuda --size 512 --steps 500" in image and "--out" in image
     assert "--device cpu --size 256 --steps 100" in " ".join(_argv(gpu, "image_cpu_parity"))
@@ -293,6 +294,8 @@ def test_plan_gpu_and_cpu(tmp_path):
     assert cpu[-1]["skip"] == {"not measured": "needs a CUDA device"}
     assert {c["out"].name for c in cpu if "out" in c}.isdisjoint({"cpu_256.json", "cpu_audio_10s.json"})
 
+    with_ttq = run_all.plan("cpu", run_all.parse_args(["--out-dir", "x", "--with-time-to-quality"]), tmp_path)
+    assert "time_to_quality" in [c["name"] for c in with_ttq]
     quick = run_all.plan("cpu", run_all.parse_args(["--out-dir", "x", "--quick", "--skip", "audio"]), tmp_path)
     assert [c["name"] for c in quick] == ["image", "max_image_size"]
     assert "--size 48 --steps 2" in " ".join(_argv(quick, "image"))
@@ -327,3 +330,17 @@ def test_run_all_quick_on_cpu(tmp_path):
     assert md == proc.stdout
     # The saved all.json renders to the same table.
     assert run_all.markdown_table(doc) == md
+
+
+def test_markdown_table_time_to_quality():
+    doc = {"benchmark": "time to quality: nst at its defaults vs the plain references at their fixed steps",
+           "image": [{"size": 256, "reference": {"seconds": 150.0, "steps": 500}, "ours": {"seconds": 40.0, "steps": 140},
+                      "speedup": 3.75, "metrics_vs_reference": {"ssim": {"ours": 0.3, "reference": 0.29}},
+                      "target": {"speedup_at_least": 3.0, "met": True}}],
+           "audio": [{"seconds_of_audio": 10.0, "reference": {"seconds": 600.0, "steps": 300},
+                      "ours": {"seconds": 200.0, "steps": 80}, "speedup": 3.0, "metrics_vs_reference": {},
+                      "target": {"speedup_at_least": 5.0, "met": False}}]}
+    assert run_all.case_kind(doc) == "time_to_quality"
+    md = run_all.markdown_table(doc)
+    assert "| image 256 px | 150.0 (500) | 40.0 (140) | 3.75 | ssim 0.3 / 0.29 | 3x: met |" in md
+    assert "| audio 10.0 s | 600.0 (300) | 200.0 (80) | 3 | – | 5x: missed |" in md
