@@ -2,8 +2,8 @@
 # Quickstart: set up .venv if needed, then run the comparison on the demo inputs: the landscape in the style of
 # the brush-stroke painting, the sine melody with the timbre of the violin phrase (stylized twice: by the random
 # CNN and by the image backbone reading the spectrogram), and a report of all three in examples/out/report/.
-# On a GPU: 512 px and 500 steps, audio 300 steps. On a CPU: 256 px and 200 steps, audio 100 steps (about
-# 10 minutes on 2 cores, most of it the image backbone reading the spectrogram).
+# On a GPU: 512 px, audio 300 steps at most. On a CPU: 256 px, audio 100 steps (about 10 minutes on 2 cores,
+# most of it the image backbone reading the spectrogram). The picture runs until the stopping rule ends it.
 # Weights: `--weights auto` takes torchvision's VGG-19 if it can be downloaded, else the offline VGG-16.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

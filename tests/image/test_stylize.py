@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nst_core import InputError, ResourceError
+from nst_core import InputError, ResourceError, resolve_precision
 from nst_image import ImageStyleConfig, VGGFeatures, estimate_memory_bytes, load_image, scale_schedule, stylize_image
 from nst_image.color import luminance, rgb_to_yuv, transfer_chroma, yuv_to_rgb
 from nst_image.io import resize_long_side, resize_to
@@ -148,7 +148,7 @@ def test_trace_records_every_setting_and_step(demo_inputs, tmp_path):
     assert set(doc["settings"]) == set(ImageStyleConfig.__dataclass_fields__)
     run = doc["runs"][0]
     assert len(run["trace"]["style"]) == 6 and run["steps_run"] == 6
-    assert doc["precision"] == "fp32" and doc["device"].startswith("cpu") and doc["peak_memory_bytes"] > 0
+    assert doc["precision"] == resolve_precision("auto", torch.device("cpu")) and doc["device"].startswith("cpu") and doc["peak_memory_bytes"] > 0
 
 
 def test_intermediate_images(demo_inputs):
@@ -162,7 +162,7 @@ def test_intermediate_images(demo_inputs):
 def test_init_from_file(demo_inputs):
     """The run starts from the init picture: its first content loss is that picture's, not the content's 0."""
     kw = dict(extractor=_random_vgg(), image_size=32, iterations=1, seed=0, device="cpu", style_weight=0.0,
-              tv_weight=0.0)
+              tv_weight=0.0, precision="fp32")  # fp32: the content's own first loss is exactly 0
     from_file = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"],
                               init=str(demo_inputs["content_portrait"]), **kw)
     from_content = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], **kw)
@@ -219,7 +219,7 @@ def test_memory_limit_replaces_what_the_device_reports(demo_inputs):
     need = estimate_memory_bytes(48, 64, arch="vgg16")
     with pytest.raises(ResourceError, match="image_size 64"):
         stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
-                      image_size=64, iterations=1, device="cpu", memory_limit=need - 1)
+                      image_size=64, iterations=1, device="cpu", precision="fp32", memory_limit=need - 1)
     r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size=64, iterations=1, device="cpu", memory_limit=1 << 62)
     assert r.image.shape == (3, 48, 64)
