@@ -30,7 +30,7 @@ VARIANTS = {
     "default (max_step 1, history 100)": {},
     "max_step 0.25": {"max_step": 0.25},
     "max_step 4": {"max_step": 4.0},
-    "no trust region": {"max_step": 0.0},
+    "no trust region": {"max_step": None},
     "history 20": {"history_size": 20},
     "adam": {"optimizer": "adam"},
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import sys
@@ -207,9 +208,29 @@ _host_threads: tuple[int, str] | None = None  # what a host (a batch worker, a R
 _threads_from: str | None = None  # how the last run's threads were chosen
 
 
+def _cgroup_cpu_limit() -> int | None:
+    """The CPU quota of this process's cgroup (a container's ``--cpus``), rounded up, or None if there is none."""
+    try:  # cgroup v2
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            return max(1, math.ceil(int(quota) / int(period)))
+        return None
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        quota = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
+        period = int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())
+        return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
 def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask where one is set, e.g. by taskset or a scheduler)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """Cores this process may run on: its affinity mask where one is set (taskset, a scheduler), capped by its
+    cgroup's CPU quota where one is set (a container's ``--cpus``, which PyTorch's own default ignores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_cpu_limit()
+    return min(cores, quota) if quota else cores
 
 
 def set_threads(n: int, why: str) -> None:
@@ -238,8 +259,10 @@ def apply_threads(threads: int | None) -> str:
     """Settle a run's intra-op threads; returns how they were chosen (also :func:`threads_from`, for the trace).
 
     ``threads`` given: that many. None (auto): what the host chose with :func:`set_threads` if one did (a
-    batch worker's share), else one per core this process may use (its affinity mask). Two processes that
-    share the cores with a thread per core each run several times slower than one: give each its share.
+    batch worker's share); else at most one per core this process may use (:func:`usable_cores`): PyTorch's
+    count, or the caller's, is lowered to that where it is higher (as under a container's CPU quota) and kept
+    where it is not. Two processes that share the cores with a thread per core each run several times slower
+    than one: give each its share.
     """
     global _threads_from
     if threads is not None:
@@ -249,10 +272,14 @@ def apply_threads(threads: int | None) -> str:
         torch.set_num_threads(_host_threads[0])
         _threads_from = _host_threads[1]
     else:
-        cores, every = usable_cores(), os.cpu_count() or 1
-        torch.set_num_threads(cores)
-        _threads_from = (f"one per core this process may use ({cores} of {every})" if cores < every
-                         else f"one per core ({cores})")
+        cores, now = usable_cores(), torch.get_num_threads()
+        if now > cores:
+            torch.set_num_threads(cores)
+            _threads_from = f"one per core this process may use ({cores}; PyTorch had {now})"
+        elif now == cores:
+            _threads_from = f"one per core this process may use ({cores})"
+        else:
+            _threads_from = f"as set before the run ({now} of {cores} usable cores)"
     return _threads_from
 
 

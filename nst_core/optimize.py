@@ -388,7 +388,8 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
         return {"x": x.detach().clone(), "names": names, "steps_run": steps_run, "checked": checked,
                 "trace": trace[:steps_run].clone() if trace is not None else torch.zeros(0, 0),
                 "best_x": best_x.clone(), "best_loss": best_loss.clone(), "best_step": best_step.clone(),
-                "timeline": [list(t) for t in timeline], "history": [list(h) for h in history], "seconds": time.perf_counter() - start,
+                "timeline": [list(t) for t in timeline], "history": [list(h) for h in history],
+                "seconds": time.perf_counter() - start,
                 "opt": _detached_copy(opt.state_dict())}  # torch.optim hands out its live tensors
 
     synchronize(device)

@@ -131,4 +131,32 @@ def test_default_threads_follow_the_cores_this_process_may_use(images, tmp_path)
     assert whole["threads"] == every
     one = _nst_threads_subprocess(tmp_path, images, {sorted(os.sched_getaffinity(0))[0]})
     assert one["threads"] == 1
-    assert one["threads_from"].startswith("one per core this process may use (1 of")
+    assert one["threads_from"] == "one per core this process may use (1)"
+
+
+def test_auto_threads_lower_a_count_above_the_usable_cores_and_keep_a_lower_one(monkeypatch):
+    from nst_core import device as D
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(D, "usable_cores", lambda: 1)
+        torch.set_num_threads(2)
+        assert D.apply_threads(None) == "one per core this process may use (1; PyTorch had 2)"
+        assert torch.get_num_threads() == 1
+        monkeypatch.setattr(D, "usable_cores", lambda: 4)
+        assert D.apply_threads(None) == "as set before the run (1 of 4 usable cores)"  # a caller's lower count
+        assert torch.get_num_threads() == 1
+        with D.host_threads(3, "a batch worker's share"):
+            assert D.apply_threads(None) == "a batch worker's share" and torch.get_num_threads() == 3
+        assert D.apply_threads(2) == "asked for (threads)" and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_cgroup_cpu_quota_caps_the_usable_cores(monkeypatch):
+    from nst_core import device as D
+
+    monkeypatch.setattr(D, "_cgroup_cpu_limit", lambda: 1)
+    assert D.usable_cores() == 1
+    monkeypatch.setattr(D, "_cgroup_cpu_limit", lambda: None)
+    assert D.usable_cores() == len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else True
