@@ -22,7 +22,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--content", default=HERE / "audio" / "melody_sine.wav", type=Path)
     ap.add_argument("--style", default=HERE / "audio" / "phrase_violin.wav", type=Path)
-    ap.add_argument("--iterations", default=300, type=int)
+    ap.add_argument("--iterations", default=300, type=int, help="the most steps (the stopping rule ends sooner)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--figure", default=HERE / "figure_audio.png", type=Path)
     ap.add_argument("--out", default=HERE / "out" / "melody_violin_style.wav", type=Path)
@@ -35,7 +35,7 @@ def main() -> None:
     result.save_spectrogram(args.figure)
     style = result.trace["runs"][0]["trace"]["style"]
     print(f"wrote {args.figure} and {args.out}: style loss {style[0]:.3g} -> {min(style):.3g} "
-          f"in {result.trace['seconds']:.1f} s + Griffin-Lim {result.trace['griffin_lim_seconds']:.1f} s "
+          f"in {result.trace['steps']} steps ({'; '.join(result.trace['stop_reasons'])}), {result.trace['seconds']:.1f} s + Griffin-Lim {result.trace['griffin_lim_seconds']:.1f} s "
           f"on {result.trace['device']}")
     print(json.dumps(result.metrics, indent=1))
 

@@ -294,7 +294,7 @@ def convergence(history: Sequence[tuple[int, float]], config: OptimizeConfig) ->
     if fall >= config.tolerance:
         return None
     span = step - max(s for s, _ in history if s <= step - config.stop_window)
-    return (f"converged at step {step}: the loss fell {100 * fall:.2g}% over the last {span} steps "
+    return (f"converged at step {step}: the loss fell {100 * fall:.3g}% over the last {span} steps "
             f"(tolerance {100 * config.tolerance:g}%)")
 
 
