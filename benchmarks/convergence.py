@@ -89,7 +89,8 @@ def run_image_pair(pair: dict, steps: int, every: int) -> dict:
 
 def run_audio_pair(pair: dict, steps: int, every: int) -> dict:
     from nst_audio.io import load_audio
-    from nst_audio.metrics import chroma_correlation, mfcc_stats_distance
+    from nst_audio.metrics import (chroma_correlation, chroma_correlation_of_power, mfcc_stats_distance,
+                                   mfcc_stats_distance_of_power)
     from nst_audio.spectral import StreamingGriffinLim, magnitude_from_log, stft_frames
     from nst_audio.stylize import AudioStyleConfig, stylize_audio
 
@@ -108,36 +109,15 @@ def run_audio_pair(pair: dict, steps: int, every: int) -> dict:
     content = load_audio(pair["content"], sample_rate=sr).samples.mean(0)
     style = load_audio(pair["style"], sample_rate=sr).samples.mean(0)
     spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window)
-    import librosa
-    import numpy as np
-
     def power(wave):
         return stft_frames(wave, 0, wave.shape[-1] // cfg.hop_length + 1, **spec).abs().pow(2).numpy()
 
-    def mfcc_stats(p):
-        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(librosa.feature.melspectrogram(S=p, sr=sr)), n_mfcc=20)[1:]
-        return mfcc.mean(axis=1), np.cov(mfcc)
-
-    def frechet(a, b):
-        (mu_a, ca), (mu_b, cb) = a, b
-        w, v = np.linalg.eigh(ca)
-        root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-        cross = np.sqrt(np.clip(np.linalg.eigvalsh(root @ cb @ root), 0, None)).sum()
-        return float(np.sqrt(max(np.sum((mu_a - mu_b) ** 2) + np.trace(ca) + np.trace(cb) - 2 * cross, 0.0)))
-
-    def chroma(p):
-        return librosa.feature.chroma_stft(S=p, sr=sr)
-
-    content_power, style_stats = power(content), mfcc_stats(power(style))
-    content_chroma = chroma(content_power)
+    content_power, style_power = power(content), power(style)
     points = []
     for step in sorted(snaps):
         p = magnitude_from_log(snaps[step][0].clamp_min(0)).pow(2).numpy()
-        c = chroma(p)
-        n = min(c.shape[1], content_chroma.shape[1])
-        spec_metrics = {"mfcc_distance_spec": frechet(mfcc_stats(p), style_stats),
-                        "chroma_correlation_spec": float(np.corrcoef(c[:, :n].ravel(),
-                                                                     content_chroma[:, :n].ravel())[0, 1])}
+        spec_metrics = {"mfcc_distance_spec": mfcc_stats_distance_of_power(p, style_power, sr),
+                        "chroma_correlation_spec": chroma_correlation_of_power(p, content_power, sr)}
         gl = StreamingGriffinLim(**spec, n_iter=cfg.griffin_lim_iters, momentum=cfg.griffin_lim_momentum,
                                  length=content.shape[-1],
                                  phase=lambda a, b: stft_frames(content, a, b, **spec).angle(),
@@ -145,12 +125,9 @@ def run_audio_pair(pair: dict, steps: int, every: int) -> dict:
         wave = gl.push(magnitude_from_log(snaps[step][0].clamp_min(0)), last=True).numpy()
         points.append({"step": step, **spec_metrics, "mfcc_distance": mfcc_stats_distance(wave, style.numpy(), sr),
                        "chroma_correlation": chroma_correlation(wave, content.numpy(), sr)})
-    sc = chroma(power(style))
-    n = min(sc.shape[1], content_chroma.shape[1])
     baseline = {"chroma_style_vs_content": chroma_correlation(style.numpy(), content.numpy(), sr),
-                "chroma_style_vs_content_spec": float(np.corrcoef(sc[:, :n].ravel(),
-                                                                  content_chroma[:, :n].ravel())[0, 1]),
-                "mfcc_content_vs_style_spec": frechet(mfcc_stats(content_power), style_stats),
+                "chroma_style_vs_content_spec": chroma_correlation_of_power(style_power, content_power, sr),
+                "mfcc_content_vs_style_spec": mfcc_stats_distance_of_power(content_power, style_power, sr),
                 "mfcc_content_vs_style": mfcc_stats_distance(content.numpy(), style.numpy(), sr)}
     return {"loss": res.trace["runs"][-1]["trace"]["total"], "points": points, "seconds": seconds,
             "seconds_per_step": seconds / steps, "baseline": baseline, "result_metrics": res.trace["metrics"]}

@@ -120,8 +120,13 @@ def gram_distance(spec_a: ArrayLike, spec_b: ArrayLike, *, seed: int = METRIC_SE
         return float(gram_loss(ga, gb))
 
 
-def _mfcc_gaussian(y: np.ndarray, sample_rate: int, n_mfcc: int) -> tuple[np.ndarray, np.ndarray]:
-    mfcc = librosa.feature.mfcc(y=y, sr=sample_rate, n_mfcc=n_mfcc)[1:].astype(np.float64)  # (n_mfcc - 1, frames)
+def _mfcc_gaussian(y: np.ndarray | None, sample_rate: int, n_mfcc: int, *,
+                   power: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if power is not None:  # the same MFCCs from a power spectrogram (n_fft 2048, hop 512) instead of samples
+        mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sample_rate))
+        mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=n_mfcc)[1:].astype(np.float64)
+    else:
+        mfcc = librosa.feature.mfcc(y=y, sr=sample_rate, n_mfcc=n_mfcc)[1:].astype(np.float64)  # (n_mfcc - 1, frames)
     if mfcc.shape[1] < 2:
         raise ValueError("mfcc_stats_distance needs at least two MFCC frames (512 samples at the default hop)")
     return mfcc.mean(axis=1), np.atleast_2d(np.cov(mfcc))
@@ -165,8 +170,23 @@ def mfcc_stats_distance(wave_a: ArrayLike, wave_b: ArrayLike, sample_rate: int, 
     sample_rate = _check_rate(sample_rate)
     if not (isinstance(n_mfcc, int) and n_mfcc >= 2):
         raise ValueError(f"n_mfcc must be an integer >= 2 (the 0th coefficient is skipped), got {n_mfcc!r}")
-    mu_a, cov_a = _mfcc_gaussian(_waveform(wave_a, "wave_a"), sample_rate, n_mfcc)
-    mu_b, cov_b = _mfcc_gaussian(_waveform(wave_b, "wave_b"), sample_rate, n_mfcc)
+    return _frechet(_mfcc_gaussian(_waveform(wave_a, "wave_a"), sample_rate, n_mfcc),
+                    _mfcc_gaussian(_waveform(wave_b, "wave_b"), sample_rate, n_mfcc))
+
+
+def mfcc_stats_distance_of_power(power_a: np.ndarray, power_b: np.ndarray, sample_rate: int, *,
+                                 n_mfcc: int = 20) -> float:
+    """:func:`mfcc_stats_distance` of two power spectrograms ``|STFT|^2`` (F, T) with n_fft 2048 and hop 512,
+    as an optimized spectrogram is before any phase is reconstructed; of the waveforms' own spectrograms it
+    equals the waveform version."""
+    sample_rate = _check_rate(sample_rate)
+    return _frechet(_mfcc_gaussian(None, sample_rate, n_mfcc, power=np.asarray(power_a)),
+                    _mfcc_gaussian(None, sample_rate, n_mfcc, power=np.asarray(power_b)))
+
+
+def _frechet(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """2-Wasserstein distance between the Gaussians ``(mu, cov)`` ``a`` and ``b``."""
+    (mu_a, cov_a), (mu_b, cov_b) = a, b
     root_a = _psd_sqrt(cov_a)
     cross = np.sqrt(np.clip(np.linalg.eigvalsh(_sym(root_a @ cov_b @ root_a)), 0.0, None)).sum()
     squared = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
@@ -214,6 +234,15 @@ def chroma_correlation(wave_a: ArrayLike, wave_b: ArrayLike, sample_rate: int, *
     sample_rate = _check_rate(sample_rate)
     ca = librosa.feature.chroma_stft(y=_waveform(wave_a, "wave_a"), sr=sample_rate, n_fft=n_fft, hop_length=hop_length)
     cb = librosa.feature.chroma_stft(y=_waveform(wave_b, "wave_b"), sr=sample_rate, n_fft=n_fft, hop_length=hop_length)
+    ca, cb = _common_frames(ca, cb)
+    return _pearson(ca.ravel(), cb.ravel())
+
+
+def chroma_correlation_of_power(power_a: np.ndarray, power_b: np.ndarray, sample_rate: int) -> float:
+    """:func:`chroma_correlation` of two power spectrograms ``|STFT|^2`` (F, T) with n_fft 2048 and hop 512."""
+    sample_rate = _check_rate(sample_rate)
+    ca = librosa.feature.chroma_stft(S=np.asarray(power_a), sr=sample_rate)
+    cb = librosa.feature.chroma_stft(S=np.asarray(power_b), sr=sample_rate)
     ca, cb = _common_frames(ca, cb)
     return _pearson(ca.ravel(), cb.ravel())
 

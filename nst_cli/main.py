@@ -88,7 +88,8 @@ def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, c
     ms = 1000 * tr["seconds"] / max(tr["steps"], 1)
     if tr.get("stopped"):
         _say(f"warning: {tr['stopped']}")
-    typer.echo(f"wrote {out} ({w}x{h}) and {trace_path(out).name}: {tr['steps']} steps{_converged(tr)} in {tr['seconds']:.1f} s "
+    typer.echo(f"wrote {out} ({w}x{h}) and {trace_path(out).name}: {tr['steps']} steps{_converged(tr)} in "
+               f"{tr['seconds']:.1f} s "
                f"({ms:.1f} ms/step) on {tr['device']}, {tr['precision']}; style loss "
                f"{_num(first['style'][0])} -> {_num(last['style'][-1] if last['style'] else None)}, content loss "
                f"{_num(last['content'][-1] if last['content'] else None)}")
@@ -169,7 +170,8 @@ def _audio(*, clips: List[Path], output: Path, subtype: str, spectrogram: Option
         _say(f"warning: {tr['stopped']}")
     ms = 1000 * tr["seconds"] / max(tr["steps"], 1)
     typer.echo(f"wrote {out} ({result.duration:.2f} s, {result.samples.shape[0]} channel(s)) and "
-               f"{trace_path(out).name}: {tr['steps']} steps{_converged(tr)} in {tr['seconds']:.1f} s ({ms:.1f} ms/step) "
+               f"{trace_path(out).name}: {tr['steps']} steps{_converged(tr)} in {tr['seconds']:.1f} s "
+               f"({ms:.1f} ms/step) "
                f"+ Griffin-Lim {tr['griffin_lim_seconds']:.1f} s on {tr['device']}, {tr['precision']}")
     line = f"spectral convergence {_num(m['spectral_convergence_db'])} dB; MFCC distance to style {_num(m['style']['mfcc_distance_result'])}"
     if "mfcc_distance_content" in m["style"]:

@@ -49,7 +49,7 @@ class ProgressBar:
 
     def segment_done(self, index: int, result) -> None:
         """``on_segment`` hook: a run whose last segment converged ends with a full bar."""
-        self.ended_early = index == self.segments - 1 and bool(getattr(result, "converged", False))
+        self.ended_early = index == self.segments - 1 and result.converged
 
     def close(self) -> None:
         if self.bar is not None:

@@ -7,6 +7,7 @@ import math
 import os
 import random
 import sys
+from pathlib import Path
 from typing import Iterator, Literal
 
 import numpy as np
@@ -211,15 +212,15 @@ _threads_from: str | None = None  # how the last run's threads were chosen
 def _cgroup_cpu_limit() -> int | None:
     """The CPU quota of this process's cgroup (a container's ``--cpus``), rounded up, or None if there is none."""
     try:  # cgroup v2
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
         if quota != "max":
             return max(1, math.ceil(int(quota) / int(period)))
         return None
     except (OSError, ValueError):
         pass
     try:  # cgroup v1
-        quota = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
-        period = int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
         return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
     except (OSError, ValueError):
         return None

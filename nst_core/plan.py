@@ -151,7 +151,8 @@ class PlanResult:
         """The run's trace document (:func:`nst_core.run_trace`) with device, precision and stop reason."""
         common = {"device": device_description(self.device), "precision": self.precision, "stopped": self.stopped,
                   "threads": torch.get_num_threads(), "threads_from": threads_from(),
-                  "stop_reasons": [f"{r['segment']}: {r['stop_reason']}" for r in self.runs if r.get("stop_reason")]}
+                  "stop_reasons": [f"{r['segment']}: {r['stop_reason']}" for r in self.runs
+                                   if r.get("stop_reason")]}
         return run_trace(modality=modality, settings=settings, runs=self.runs, inputs=inputs,
                          extra={**common, **(extra or {})})
 

@@ -175,3 +175,19 @@ def test_onset_correlation_hears_the_rhythm(waves):
     assert different < 0.5 and same - different > 0.5, (same, different)
     steady = np.zeros(SR, dtype=np.float32)
     assert np.isnan(onset_correlation(steady, waves["saw_a"], SR))  # undefined for a constant envelope
+
+
+def test_power_spectrogram_metrics_equal_the_waveform_ones(waves):
+    """The spectrogram versions (used where no waveform exists yet) give the waveform versions' values on the
+    waveforms' own spectrograms (librosa's STFT: n_fft 2048, hop 512, centred)."""
+    from nst_audio.metrics import chroma_correlation_of_power, mfcc_stats_distance_of_power
+
+    def power(w):
+        return np.abs(librosa.stft(np.asarray(w, dtype=np.float32), n_fft=2048, hop_length=512)) ** 2
+
+    a, b = waves["sine_a"], waves["saw_a"]
+    assert mfcc_stats_distance_of_power(power(a), power(b), SR) == pytest.approx(mfcc_stats_distance(a, b, SR),
+                                                                                 rel=1e-4)
+    assert chroma_correlation_of_power(power(a), power(b), SR) == pytest.approx(chroma_correlation(a, b, SR),
+                                                                                abs=1e-4)
+    assert mfcc_stats_distance_of_power(power(a), power(a), SR) == pytest.approx(0.0, abs=1e-3)
