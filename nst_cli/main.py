@@ -49,17 +49,19 @@ def _checkpoint_file(output: Path, resume: Optional[Path], checkpoint_every: int
 
 
 def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, checkpoint_every: int,
-           resume: Optional[Path], **values) -> None:
+           resume: Optional[Path], bit_depth: int, **values) -> None:
     """Stylize CONTENT with the style of one or more STYLES images."""
     from nst_core import InterruptedRun
     from nst_image import save_image, stylize_image
-    from nst_image.io import check_image_output
+    from nst_image.io import check_image_output, read_metadata
 
     from .progress import ProgressBar
 
     cfg = config_from_cli(ImageStyleConfig, values)
     inputs = [content, *styles] + ([Path(cfg.init)] if cfg.init not in ("content", "noise") else [])
-    check_image_output(output, inputs)
+    if bit_depth not in (8, 16):
+        raise typer.BadParameter(f"--bit-depth must be 8 or 16, not {bit_depth}")
+    check_image_output(output, inputs, bit_depth=bit_depth)
     check_output_path(trace_path(output), inputs)
     out = Path(output)
     ckpt = _checkpoint_file(out, resume, checkpoint_every, inputs)
@@ -67,7 +69,7 @@ def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, c
 
     def on_image(scale: int, step: int, img) -> None:
         tag = f"_s{scale + 1}" if bar.segments > 1 else ""
-        save_image(img, out.with_name(f"{out.stem}{tag}_{step:04d}{out.suffix}"), inputs=inputs)
+        save_image(img, out.with_name(f"{out.stem}{tag}_{step:04d}{out.suffix}"), inputs=inputs, bit_depth=bit_depth)
 
     try:
         with first_ctrl_c_stops_at_a_step() as stop:
@@ -76,12 +78,12 @@ def _image(*, content: Path, styles: List[Path], output: Path, progress: bool, c
                                    checkpoint_every=checkpoint_every, resume=resume is not None,
                                    should_stop=stop.is_set)
     except InterruptedRun as err:
-        save_image(err.partial, out, inputs=inputs)
+        save_image(err.partial, out, inputs=inputs, bit_depth=bit_depth, metadata=read_metadata(content))
         raise InterruptedRun(f"{err}; the best result so far is in {out}; continue with the same command and "
                              f"--resume {err.checkpoint}") from None
     finally:
         bar.close()
-    result.save(out)
+    result.save(out, bit_depth=bit_depth)
     tr = result.trace
     first, last = tr["runs"][0]["trace"], tr["runs"][-1]["trace"]
     w, h = tr["runs"][-1]["size"]
@@ -119,7 +121,10 @@ image_cmd = make_command("image", _image.__doc__, [
     _param("content", Annotated[Path, typer.Argument(metavar="CONTENT", help="Content image (any format Pillow reads).")]),
     _param("styles", Annotated[List[Path], typer.Argument(metavar="STYLE", help="One or more style images.")]),
     _param("output", Annotated[Path, typer.Option("--output", "-o", help="Result file: .png, .jpg, .tif or .webp.")]),
-    *config_parameters(ImageStyleConfig), _CHECKPOINT_EVERY, _RESUME, _PROGRESS], _image)
+    *config_parameters(ImageStyleConfig),
+    _param("bit_depth", Annotated[int, typer.Option(help="Bits per channel of the result: 8, or 16 (.png and .tif).")],
+           8),
+    _CHECKPOINT_EVERY, _RESUME, _PROGRESS], _image)
 app.command("image")(image_cmd)
 
 

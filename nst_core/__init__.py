@@ -16,6 +16,8 @@ from .optimize import LBFGS, OptimizeConfig, Result, Step, optimize
 from .plan import Checkpoint, Plan, PlanResult, RunStart, Segment, run_plan, start_run, time_loss_fn
 from .registry import extractor_names, get_extractor_builder, register_extractor
 from .result import StyleResult, checkpoint_path, trace_path
+from .tiling import (LayerGeometry, Tiling, layer_geometry, make_tiled_loss_fn, min_tile, tile_geometry,
+                     tiled_features, tiled_grams)
 from .trace import TRACE_FORMAT, run_trace, write_trace
 
 __all__ = [
@@ -31,5 +33,7 @@ __all__ = [
     "Checkpoint", "Plan", "PlanResult", "RunStart", "Segment", "run_plan", "start_run", "time_loss_fn",
     "extractor_names", "get_extractor_builder", "register_extractor",
     "StyleResult", "checkpoint_path", "trace_path",
+    "LayerGeometry", "Tiling", "layer_geometry", "make_tiled_loss_fn", "min_tile", "tile_geometry",
+    "tiled_features", "tiled_grams",
     "TRACE_FORMAT", "run_trace", "write_trace",
 ]

@@ -18,10 +18,15 @@ class FeatureExtractor(Protocol):
 
 def style_targets(extractor: FeatureExtractor, styles: Sequence[Tensor], layers: Sequence[str],
                   blend_weights: Sequence[float] | None = None, *,
-                  cache: "TargetCache | None" = None) -> dict[str, Tensor]:
+                  cache: "TargetCache | None" = None, tile: int | None = None) -> dict[str, Tensor]:
     """Gram targets of one or more style signals, blended by ``blend_weights``. Computed without gradients;
-    with a :class:`TargetCache`, each style signal's Grams are computed once per extractor and layers."""
+    with a :class:`TargetCache`, each style signal's Grams are computed once per extractor and layers; with
+    ``tile``, tile by tile (:func:`nst_core.tiling.tiled_grams`: the same Grams in the memory of one tile)."""
     def grams_of(s: Tensor) -> dict[str, Tensor]:
+        if tile is not None:
+            from .tiling import tiled_grams
+
+            return tiled_grams(extractor, s, layers, tile)
         with torch.no_grad():
             return {k: gram_matrix(v) for k, v in extractor(s, list(layers)).items()}
 

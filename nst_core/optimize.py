@@ -39,6 +39,8 @@ class OptimizeConfig:
     optimizer : ``lbfgs`` (default, as neural-style) or ``adam``.
     learning_rate : step size; ``None`` takes the optimizer's default (L-BFGS 1.0, Adam 0.02).
     history_size : L-BFGS memory; costs ``2 * history_size`` copies of the signal.
+    history_precision : how the L-BFGS history is stored: ``fp32``, or ``bf16`` (half the memory, the
+        products with it still accumulated in fp32).
     log_every : steps between host reads of the loss (NaN check, progress).
     max_step : L-BFGS only: largest change of any signal element in one step (a trust region that
         needs no host read); ``None`` leaves steps unbounded, as torch.optim.LBFGS without line search.
@@ -57,6 +59,9 @@ class OptimizeConfig:
     learning_rate: float | None = option(None, kind="float", min=0.0, min_open=True, optional=True,
                                          help="Step size (default: 1 for L-BFGS, 0.02 for Adam).")
     history_size: int = option(100, kind="int", min=1, help="L-BFGS memory: 2 x this many copies of the signal.")
+    history_precision: Literal["fp32", "bf16"] = option(
+        "fp32", choices=("fp32", "bf16"),
+        help="L-BFGS history storage: fp32, or bf16 (half the memory; its products still accumulate in fp32).")
     log_every: int = option(20, kind="int", min=1, help="Steps between loss readouts (NaN check, progress).")
     max_step: float | None = option(None, kind="float", min=0.0, min_open=True, optional=True, zero_is_none=True,
                                     help="L-BFGS trust region: largest change of any signal element in one step "
@@ -153,8 +158,10 @@ class LBFGS:
     The result is the same direction up to round-off.
     """
 
-    def __init__(self, lr: float = 1.0, history_size: int = 100, max_step: float | None = None):
+    def __init__(self, lr: float = 1.0, history_size: int = 100, max_step: float | None = None,
+                 history_dtype: torch.dtype = torch.float32):
         self.lr, self.m, self.max_step = lr, history_size, max_step
+        self.history_dtype = history_dtype
         self.W: Tensor | None = None  # (2m, n): rows 0..m-1 the s of each slot, m..2m-1 its y; a ring buffer
         self.SY: Tensor | None = None  # (m, m): SY[i, j] = s_i . y_j
         self.YY: Tensor | None = None  # (m, m): YY[i, j] = y_i . y_j
@@ -181,12 +188,12 @@ class LBFGS:
         """Store the pair (s, y); return ``S g``, ``Y g``, ``y.s`` and ``y.y``: one pass over the history for all."""
         m, slot = self.m, self.head
         if self.W is None:
-            self.W = s.new_zeros(2 * m, s.numel())
+            self.W = s.new_zeros(2 * m, s.numel(), dtype=self.history_dtype)
             self.SY = s.new_zeros(m, m)
             self.YY = s.new_zeros(m, m)
         self.W[slot] = s
         self.W[m + slot] = y
-        p = self.W @ torch.stack([s, y, g]).T  # (2m, 3)
+        p = self._history_times(torch.stack([s, y, g]).T)  # (2m, 3)
         self.SY[:, slot] = p[:m, 1]  # s_i . y_new (the new slot's own s_new . y_new included)
         self.SY[slot, :] = p[m:, 0]  # s_new . y_j
         self.YY[:, slot] = p[m:, 1]
@@ -222,7 +229,33 @@ class LBFGS:
         coef = g.new_zeros(2 * m)
         coef.index_copy_(0, idx, top)
         coef.index_copy_(0, idx + m, -gamma * u)
-        return gamma * g + coef @ self.W
+        return gamma * g + self._times_history(coef)
+
+    #: Elements of the history upcast at a time when it is stored in a narrower type than the signal (64 MiB
+    #: of fp32 for a history of 100).
+    _CHUNK = 1 << 24
+
+    def _history_times(self, v: Tensor) -> Tensor:
+        """``W @ v`` (``v``: (n, k) in the signal's type), accumulated in the signal's type."""
+        assert self.W is not None
+        if self.W.dtype == v.dtype:
+            return self.W @ v
+        out = v.new_zeros(self.W.shape[0], v.shape[1])
+        step = max(1, self._CHUNK // self.W.shape[0])
+        for j in range(0, self.W.shape[1], step):
+            out.addmm_(self.W[:, j:j + step].to(v.dtype), v[j:j + step])
+        return out
+
+    def _times_history(self, coef: Tensor) -> Tensor:
+        """``coef @ W`` (``coef``: (2m,) in the signal's type), accumulated in the signal's type."""
+        assert self.W is not None
+        if self.W.dtype == coef.dtype:
+            return coef @ self.W
+        out = coef.new_empty(self.W.shape[1])
+        step = max(1, self._CHUNK // self.W.shape[0])
+        for j in range(0, self.W.shape[1], step):
+            torch.mv(self.W[:, j:j + step].T.to(coef.dtype), coef, out=out[j:j + step])
+        return out
 
     @torch.no_grad()
     def step(self, x: Tensor, grad: Tensor) -> None:
@@ -351,7 +384,8 @@ def optimize(signal0: Tensor, loss_fn: LossFn, config: OptimizeConfig = Optimize
     if config.optimizer == "adam":
         opt: object = torch.optim.Adam([x], lr=config.lr)
     else:
-        opt = LBFGS(lr=config.lr, history_size=config.history_size, max_step=config.max_step)
+        opt = LBFGS(lr=config.lr, history_size=config.history_size, max_step=config.max_step,
+                    history_dtype=torch.bfloat16 if config.history_precision == "bf16" else x.dtype)
 
     reset_peak_memory(device)
     steps = config.steps

@@ -11,6 +11,8 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor, nn
 
+from nst_core.tiling import LayerGeometry, layer_geometry
+
 #: Convolutions per block.
 VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
@@ -64,6 +66,20 @@ def min_side(arch: str, layers: Sequence[str]) -> int:
     names = layer_names(arch)
     pools = sum(1 for n in names[: names.index(deepest_layer(arch, layers))] if n.startswith("pool"))
     return 2 ** pools
+
+
+def vgg_geometry(arch: str, layers: Sequence[str]) -> dict[str, LayerGeometry]:
+    """Stride and edge-effect radius (px) of ``layers`` in a VGG (3x3 convolutions with padding 1, 2x2
+    poolings), what :mod:`nst_core.tiling` needs; :meth:`VGGFeatures.geometry` reads the same from a network's
+    modules. VGG-19 to relu5_1: stride 16, radius 80 px; VGG-16: 16 and 64.
+
+    >>> vgg_geometry("vgg19", ["relu5_1"])
+    {'relu5_1': LayerGeometry(stride=16, radius=80)}
+    """
+    check_layers(arch, list(layers))
+    found = layer_geometry([(n, 3, 1, 1, 1) if n.startswith("conv") else (n, 2, 2, 0, 1) if n.startswith("pool")
+                            else (n, 1, 1, 0, 1) for n in layer_names(arch)])
+    return {name: found[name] for name in layers}
 
 
 def activation_elements(height: int, width: int, arch: str, deepest: str) -> tuple[int, int]:
@@ -150,6 +166,24 @@ class VGGFeatures(nn.Module):
                 shapes[f"{name}.weight"] = tuple(module.weight.shape)
                 shapes[f"{name}.bias"] = tuple(module.bias.shape)
         return shapes
+
+    def geometry(self, layers: Sequence[str]) -> dict[str, LayerGeometry]:
+        """Stride and edge-effect radius (px) of each of ``layers``, from the network's own modules: what
+        :mod:`nst_core.tiling` needs to cut a picture into tiles whose features equal the untiled ones.
+        VGG-19 to relu5_1: stride 16, radius 80 px; VGG-16: 16 and 64."""
+        check_layers(self.arch, list(layers))
+        chain = []
+        for name, module in zip(self.names, self.layers):
+            if isinstance(module, nn.Conv2d):
+                chain.append((name, module.kernel_size[0], module.stride[0], module.padding[0], module.dilation[0]))
+            elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+                k, st, p = (v if isinstance(v, int) else v[0] for v in (module.kernel_size, module.stride,
+                                                                        module.padding))
+                chain.append((name, k, st, p, 1))
+            else:  # pointwise (ReLU)
+                chain.append((name, 1, 1, 0, 1))
+        found = layer_geometry(chain)
+        return {name: found[name] for name in layers}
 
     def use_channels_last(self, on: bool = True) -> "VGGFeatures":
         """Run the convolutions on channels-last (NHWC) tensors, the layout cuDNN's tensor-core kernels use.

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nst_core import gram_matrix
+from nst_core import gram_matrix, tiled_grams
 
 from .color import luminance
 from .io import resize_to
@@ -65,36 +65,43 @@ def luminance_ssim(image: Tensor, reference: Tensor, *, window: int = 11, sigma:
 
 
 @torch.no_grad()
-def style_gram_distance(extractor, image: Tensor, style: Tensor, layers: Sequence[str]) -> float:
+def style_gram_distance(extractor, image: Tensor, style: Tensor, layers: Sequence[str], *,
+                        tile: int | None = None) -> float:
     """Relative Gram-matrix distance of ``image`` to ``style`` under ``extractor``, averaged over ``layers``.
 
     Per layer ``||G(image) - G(style)||^2 / ||G(style)||^2``: 0 when the feature statistics match,
     about 1 or more for unrelated images. The style image is read at its own size (Gram matrices do
     not depend on it). ``extractor`` maps ``(1, 3, H, W)`` RGB in [0, 1] to named features, as
-    :class:`nst_image.VGGFeatures` does.
+    :class:`nst_image.VGGFeatures` does. ``tile``: computed tile by tile (the same Grams in the memory of one
+    tile, :func:`nst_core.tiled_grams`).
     """
     a, s = _batch(image, "image"), _batch(style, "style")
     param = next(iter(extractor.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
-    fa = extractor(a.to(device), list(layers))
-    fs = extractor(s.to(device), list(layers))
+    if tile is None:
+        fa = {k: gram_matrix(v.float()) for k, v in extractor(a.to(device), list(layers)).items()}
+        fs = {k: gram_matrix(v.float()) for k, v in extractor(s.to(device), list(layers)).items()}
+    else:
+        fa = tiled_grams(extractor, a.to(device), list(layers), tile)
+        fs = tiled_grams(extractor, s.to(device), list(layers), tile)
     total = 0.0
     for name in layers:
-        ga, gs = gram_matrix(fa[name].float()), gram_matrix(fs[name].float())
+        ga, gs = fa[name], fs[name]
         total += float(((ga - gs) ** 2).sum() / (gs**2).sum().clamp_min(1e-30))
     return total / max(len(layers), 1)
 
 
-def image_metrics(extractor, result: Tensor, content: Tensor, style: Tensor, layers: Sequence[str]) -> dict:
-    """The metrics stored in an image run's trace.
+def image_metrics(extractor, result: Tensor, content: Tensor, style: Tensor, layers: Sequence[str], *,
+                  tile: int | None = None) -> dict:
+    """The metrics stored in an image run's trace (``tile``: the Gram matrices computed tile by tile).
 
     ``style``: Gram distance to the style of the result and, for scale, of the content.
     ``content``: luminance SSIM against the content of the result and, for scale, of the style image.
     """
     return {
         "style": {
-            "gram_distance_result": style_gram_distance(extractor, result, style, layers),
-            "gram_distance_content": style_gram_distance(extractor, content, style, layers),
+            "gram_distance_result": style_gram_distance(extractor, result, style, layers, tile=tile),
+            "gram_distance_content": style_gram_distance(extractor, content, style, layers, tile=tile),
         },
         "content": {
             "ssim_luminance_result": luminance_ssim(result, content),

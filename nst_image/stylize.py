@@ -17,16 +17,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nst_core import (Checkpoint, InputError, InterruptedRun, Objective, OptimizeConfig, Plan, Result, Segment, Step,
-                      StyleResult, TargetCache, available_memory_bytes, make_loss_fn, run_plan, start_run,
-                      style_targets)
+                      StyleResult, TargetCache, available_memory_bytes, make_loss_fn, make_tiled_loss_fn, run_plan,
+                      start_run, style_targets, tiled_features)
 from nst_core.config import (ConfigError, Options, as_list, blend_weights_option, config_settings, device_option,
                              option, precision_option, threads_option, seed_option, validate)
 from nst_core.device import human_bytes, require_memory
+from nst_core.tiling import min_tile
 from nst_core.result import trace_path
 
-from .backbones import VGGFeatures, activation_elements, check_layers, deepest_layer, layer_names, min_side
+from .backbones import VGGFeatures, check_layers, deepest_layer, layer_names, min_side, vgg_geometry
 from .color import luminance, match_mean_std, transfer_chroma
-from .io import MIN_SIDE, load_image, resize_long_side, resize_to, save_image, to_pil
+from .io import MIN_SIDE, load_image, read_metadata, resize_long_side, resize_to, save_image, to_pil
+from .memory import (AUTO_MEMORY_FRACTION, HISTORY_LADDER, MemoryPlan, estimate_memory_bytes, long_side_shape,
+                     plan_memory)
 from .metrics import image_metrics
 from .weights import build_extractor
 
@@ -81,6 +84,10 @@ class ImageStyleConfig(Options):
              "luminance (transfer on luminance alone, Gatys et al. 2017).")
     scales: tuple[int, ...] | None = option(None, kind="ints", min=MIN_SIDE, optional=True,
                                             help="Coarse-to-fine long sides, e.g. 512,1024 (default: automatic).")
+    tile: int | Literal["auto"] = option(
+        "auto", kind="size", min=MIN_SIDE,
+        help="Evaluate the loss in tiles of this many px (the same result in less memory), or auto: tile only "
+             "the scales that would not fit untiled.")
     backbone: Literal["auto", "vgg19", "vgg16"] = option("auto", choices=("auto", "vgg19", "vgg16"),
                                                          help="VGG network.")
     weights: str = option("auto", help="auto, torchvision, vgg16-hed, random (tests only), or a weights file.")
@@ -115,14 +122,16 @@ class ImageResult(StyleResult):
     """Outcome of :func:`stylize_image`: ``image`` ``(3, H, W)`` RGB in [0, 1] on the CPU, plus the trace."""
 
     image: Tensor
+    content_path: str | None = None
 
     def pil(self):
         return to_pil(self.image)
 
-    def _write(self, path: Path, **options) -> Path:
-        if options:
-            raise TypeError(f"ImageResult.save takes no options besides trace=, got {', '.join(options)}")
-        return save_image(self.image, path, inputs=self.inputs)
+    def _write(self, path: Path, *, bit_depth: int = 8, metadata: bool = True) -> Path:
+        """``bit_depth``: 8, or 16 (PNG, TIFF). ``metadata``: carry the content file's ICC profile (the pixels
+        converted into it) and EXIF (orientation normal) into the result."""
+        meta = read_metadata(self.content_path) if metadata and self.content_path else None
+        return save_image(self.image, path, inputs=self.inputs, bit_depth=bit_depth, metadata=meta)
 
 
 def scale_schedule(image_size: int, scales: Sequence[int] | None = None) -> list[int]:
@@ -143,61 +152,52 @@ def scale_schedule(image_size: int, scales: Sequence[int] | None = None) -> list
     return out
 
 
-def estimate_memory_bytes(height: int, width: int, *, arch: str = "vgg19", deepest: str = "relu5_1",
-                          history_size: int = 100, precision: str = "fp32", optimizer: str = "lbfgs",
-                          style_shapes: Sequence[tuple[int, int]] = ()) -> int:
-    """Rough peak memory of one optimization step at ``height x width``.
-
-    Counts the activations the backward pass keeps (conv and ReLU outputs up to ``deepest``, in the
-    forward precision), the transient gradient of the widest layer, the optimizer state (L-BFGS:
-    2 * history_size signal copies) and the weights; or, if larger, the forward pass (no gradients) over
-    the largest of ``style_shapes``, which computes the style targets.
-    """
-    act_bytes = 2 if precision == "bf16" else 4
-    elems, widest = activation_elements(height, width, arch, deepest)
-    signal = 3 * height * width * 4
-    state = (2 * history_size + 6) * signal if optimizer == "lbfgs" else 8 * signal
-    weights = 80 * 2**20
-    step = elems * act_bytes + 3 * widest * 4 + state + weights
-    style = 0
-    for sh, sw in style_shapes:  # without gradients only two maps live at once, plus the picture itself
-        _e, w_style = activation_elements(sh, sw, arch, deepest)
-        style = max(style, 3 * w_style * 4 + 2 * 3 * sh * sw * 4 + weights)
-    return int(max(step, style))
-
-
 def _long_side_shape(image: Tensor | tuple[int, int], size: int) -> tuple[int, int]:
     """(H, W) of ``image`` resized so its long side is ``size`` (as :func:`resize_long_side` does)."""
-    h0, w0 = image.shape[-2:] if isinstance(image, Tensor) else image
-    if h0 >= w0:
-        return size, max(1, round(w0 * size / h0))
-    return max(1, round(h0 * size / w0)), size
+    return long_side_shape(tuple(image.shape[-2:]) if isinstance(image, Tensor) else tuple(image), size)
 
 
-AUTO_MEMORY_FRACTION = 0.9  # --image-size auto leaves a tenth of the free memory as a margin
+def _history_options(cfg: ImageStyleConfig, shrink: bool) -> list[tuple[str, int]]:
+    """The configured L-BFGS history, then (where ``shrink``) the smaller settings of :data:`HISTORY_LADDER`."""
+    own = (cfg.optimize.history_precision, cfg.optimize.history_size)
+    if not shrink or cfg.optimize.optimizer != "lbfgs":
+        return [own]
+    per_pixel = lambda hp, m: m * (2 if hp == "bf16" else 4)  # noqa: E731
+    return [own] + [(hp, m) for hp, m in HISTORY_LADDER if per_pixel(hp, m) < per_pixel(*own)]
+
+
+def _memory_plan(content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]], size: int,
+                 cfg: ImageStyleConfig, *, arch: str, precision: str, have: int, shrink_history: bool,
+                 with_styles: bool = True) -> MemoryPlan | None:
+    """How a run at ``size`` fits in ``have`` bytes (tiles per scale, history), or None."""
+    sizes = scale_schedule(size, cfg.scales)
+    shapes = [long_side_shape(content_hw, s) for s in sizes]
+    styles = [[long_side_shape(hw, max(MIN_SIDE, round(s * cfg.style_scale))) for hw in style_hws] if with_styles
+              else [] for s in sizes]
+    deepest = deepest_layer(arch, cfg.layers)
+    return plan_memory(shapes, styles, tile=cfg.tile, have=have, arch=arch, deepest=deepest,
+                       content_layers=cfg.content_layers, precision=precision, optimizer=cfg.optimize.optimizer,
+                       history=_history_options(cfg, shrink_history))
 
 
 def auto_image_size(content: Tensor, device: torch.device, cfg: ImageStyleConfig | None = None, *,
-                    precision: str = "fp32", arch: str = "vgg19", deepest: str = "relu5_1",
-                    have: int | None = None) -> int:
-    """What ``image_size="auto"`` picks: the content's own long side, or less where the memory estimate
-    (:func:`estimate_memory_bytes`) says it would not fit in 90 % of the device's free memory."""
+                    precision: str = "fp32", arch: str = "vgg19", have: int | None = None, styles: Sequence[tuple[int, int]] = ()) -> int:
+    """What ``image_size="auto"`` picks: the content's own long side, run in tiles and with a smaller L-BFGS
+    history (:data:`HISTORY_LADDER`) where that is what fits in 90 % of the device's free memory; only where
+    even the smallest history and tiles would not fit, the largest long side (a multiple of 64 px) that does.
+    ``styles``: the style pictures' (H, W), whose targets are computed at the same scale."""
     cfg = cfg or ImageStyleConfig()
     have = int(AUTO_MEMORY_FRACTION * (available_memory_bytes(device) if have is None else have))
-    fit = _largest_fitting(content, have, arch, deepest, cfg, precision)
-    return max(MIN_SIDE, min(int(max(content.shape[-2:])), fit))
-
-
-def _largest_fitting(content: Tensor, have: int, arch: str, deepest: str, cfg: ImageStyleConfig,
-                     precision: str) -> int:
-    """Largest long side (multiple of 64 px) whose estimated memory fits in ``have`` bytes."""
-    lo, hi = MIN_SIDE, 1 << 17
+    hw = (int(content.shape[-2]), int(content.shape[-1]))
+    own = max(hw)
+    fits = lambda n: _memory_plan(hw, styles, n, cfg, arch=arch, precision=precision, have=have,  # noqa: E731
+                                  shrink_history=True) is not None
+    if fits(own):
+        return own
+    lo, hi = MIN_SIDE, own
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        h, w = _long_side_shape(content, mid)
-        need = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.optimize.history_size,
-                                     precision=precision, optimizer=cfg.optimize.optimizer)
-        lo, hi = (mid, hi) if need <= have else (lo, mid - 1)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
     return max(MIN_SIDE, lo // 64 * 64 or lo)
 
 
@@ -272,34 +272,76 @@ def _check_sizes(inp: _Inputs, sizes: list[int], cfg: ImageStyleConfig, arch: st
                                   "style_scale")
 
 
-def _check_memory(inp: _Inputs, sizes: list[int], cfg: ImageStyleConfig, arch: str, precision: str,
-                  device: torch.device, memory_limit: int | None) -> None:
-    h, w = _long_side_shape(inp.content, sizes[-1])
-    s_size = max(MIN_SIDE, round(sizes[-1] * cfg.style_scale))
-    style_shapes = [_long_side_shape(s, s_size) for s in inp.styles]
+def _check_tile(cfg: ImageStyleConfig, arch: str) -> None:
+    if cfg.tile == "auto":
+        return
     deepest = deepest_layer(arch, cfg.layers)
-    need = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.optimize.history_size,
-                                 precision=precision, optimizer=cfg.optimize.optimizer, style_shapes=style_shapes)
+    smallest = min_tile(vgg_geometry(arch, [deepest]))
+    if cfg.tile < smallest:
+        raise ConfigError(f"tile {cfg.tile} px is smaller than the receptive field of {deepest} in {arch} "
+                          f"({smallest} px); use at least {smallest} px, or auto", "tile")
+
+
+def _check_memory(inp: _Inputs, sizes: list[int], cfg: ImageStyleConfig, arch: str, precision: str,
+                  device: torch.device, memory_limit: int | None, *, shrink_history: bool) -> MemoryPlan:
+    """The tiles and history the run uses (:func:`plan_memory`), or a refusal that says what would fit."""
     have = available_memory_bytes(device) if memory_limit is None else memory_limit
-    if need > have:
-        step_only = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.optimize.history_size,
-                                          precision=precision, optimizer=cfg.optimize.optimizer)
-        if step_only <= have:  # the style pictures are what does not fit
-            require_memory(need, device, have=have, param="style_scale",
-                           what=f"style_scale {cfg.style_scale:g} (style pictures of {s_size} px)",
-                           advice="use a smaller style_scale")
-        fit = _largest_fitting(inp.content, have, arch, deepest, cfg, precision)
-        require_memory(need, device, have=have, param="image_size", what=f"image_size {sizes[-1]} ({w}x{h} px)",
-                       advice=f"use image_size {fit} or less")
+    if shrink_history:  # image_size auto chose the size with a margin: keep to it
+        have = int(AUTO_MEMORY_FRACTION * have)
+    content_hw = tuple(inp.content.shape[-2:])
+    style_hws = [tuple(s.shape[-2:]) for s in inp.styles]
+    found = _memory_plan(content_hw, style_hws, sizes[-1], cfg, arch=arch, precision=precision, have=have,
+                         shrink_history=shrink_history)
+    if found is not None:
+        return found
+    h, w = _long_side_shape(inp.content, sizes[-1])
+    deepest = deepest_layer(arch, cfg.layers)
+    tile = cfg.tile if cfg.tile != "auto" else min_tile(vgg_geometry(arch, [deepest]))
+    s_size = max(MIN_SIDE, round(sizes[-1] * cfg.style_scale))
+    need = estimate_memory_bytes(h, w, arch=arch, deepest=deepest, history_size=cfg.optimize.history_size,
+                                 precision=precision, optimizer=cfg.optimize.optimizer,
+                                 history_precision=cfg.optimize.history_precision,
+                                 tile=tile if tile < max(h, w) else None, content_layers=cfg.content_layers,
+                                 style_shapes=[_long_side_shape(hw, s_size) for hw in style_hws])
+    need = max(need, have + 1)  # what the smallest tiles need; the plan found that nothing fits
+    if _memory_plan(content_hw, style_hws, sizes[-1], cfg, arch=arch, precision=precision, have=have,
+                    shrink_history=shrink_history, with_styles=False) is not None:
+        require_memory(need, device, have=have, param="style_scale",  # the style pictures are what does not fit
+                       what=f"style_scale {cfg.style_scale:g} (style pictures of {s_size} px)",
+                       advice="use a smaller style_scale")
+    fit_fixed = _largest_fixed(content_hw, style_hws, cfg, arch, precision, have)
+    advice = f"use image_size {fit_fixed} or less" if fit_fixed >= MIN_SIDE else "use a smaller image_size"
+    if not shrink_history and cfg.optimize.optimizer == "lbfgs":
+        fit_auto = auto_image_size(inp.content, device, cfg, precision=precision, arch=arch,
+                                   have=int(have / AUTO_MEMORY_FRACTION), styles=style_hws)
+        if fit_auto > fit_fixed:
+            advice += f", or image_size auto ({fit_auto} px with a smaller L-BFGS history)"
+    require_memory(need, device, have=have, param="image_size", what=f"image_size {sizes[-1]} ({w}x{h} px)",
+                   advice=advice)
+    raise AssertionError("require_memory refuses what does not fit")
+
+
+def _largest_fixed(content_hw, style_hws, cfg: ImageStyleConfig, arch: str, precision: str, have: int) -> int:
+    """The largest long side (multiple of 64 px) that fits with the configured history (tiles as configured)."""
+    lo, hi = MIN_SIDE - 1, max(MIN_SIDE, 1 << 17)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        ok = _memory_plan(content_hw, style_hws, mid, cfg, arch=arch, precision=precision, have=have,
+                          shrink_history=False) is not None
+        lo, hi = (mid, hi) if ok else (lo, mid - 1)
+    return lo // 64 * 64 if lo >= 64 else lo
 
 
 def plan_image(inp: _Inputs, cfg: ImageStyleConfig, extractor: VGGFeatures, sizes: list[int], precision: str,
-               device: torch.device, target_cache: TargetCache | None = None) -> Plan:
-    """One segment per scale: targets at that scale, the previous scale's result upsampled as the start."""
+               device: torch.device, target_cache: TargetCache | None = None,
+               tiles: Sequence[int | None] | None = None) -> Plan:
+    """One segment per scale: targets at that scale, the previous scale's result upsampled as the start.
+    ``tiles``: per scale, the tile size its loss is evaluated in (None: untiled)."""
     luminance_only = cfg.original_colors == "luminance"
 
     def segment(index: int, size: int) -> Segment:
         h, w = _long_side_shape(inp.content, size)
+        tile = tiles[index] if tiles else None
 
         def prepare(previous: Tensor | None):
             c = resize_long_side(inp.content, size).unsqueeze(0).to(device)
@@ -310,11 +352,13 @@ def plan_image(inp: _Inputs, cfg: ImageStyleConfig, extractor: VGGFeatures, size
                 c = luminance(c)
                 ss = [match_mean_std(luminance(s), c).expand(-1, 3, -1, -1) for s in ss]
                 transform = lambda sig: sig.expand(-1, 3, -1, -1)  # noqa: E731
-            with torch.no_grad():
-                content_feats = extractor(c.expand(-1, 3, -1, -1), list(cfg.content_layers)) \
-                    if cfg.content_layers else {}
-            grams = style_targets(extractor, ss, cfg.style_layers, cfg.style_blend_weights, cache=target_cache) \
-                if cfg.style_layers else {}
+            content_feats = {}
+            if cfg.content_layers:
+                with torch.no_grad():
+                    content_feats = extractor(c.expand(-1, 3, -1, -1), list(cfg.content_layers)) if tile is None \
+                        else tiled_features(extractor, c.expand(-1, 3, -1, -1), cfg.content_layers, tile)
+            grams = style_targets(extractor, ss, cfg.style_layers, cfg.style_blend_weights, cache=target_cache,
+                                  tile=tile) if cfg.style_layers else {}
             objective = Objective(content_feats, grams, content_weight=cfg.content_weight,
                                   style_weight=cfg.style_weight, tv_weight=cfg.tv_weight)
             if previous is not None:
@@ -327,10 +371,15 @@ def plan_image(inp: _Inputs, cfg: ImageStyleConfig, extractor: VGGFeatures, size
             else:
                 img = resize_to(inp.init, (h, w)).unsqueeze(0).to(device)
                 x0 = luminance(img) if luminance_only else img
-            return x0, make_loss_fn(extractor, objective, transform)
+            loss_fn = make_loss_fn(extractor, objective, transform) if tile is None \
+                else make_tiled_loss_fn(extractor, objective, tile, transform)
+            return x0, loss_fn
 
         label = f"scale {index + 1}/{len(sizes)} ({w}x{h} px)" if len(sizes) > 1 else f"{w}x{h} px"
-        return Segment(label, prepare, info={"scale": index, "size": [w, h]}, project=lambda t: t.clamp(0, 1))
+        if tile is not None:
+            label += f" in tiles of {tile} px"
+        return Segment(label, prepare, info={"scale": index, "size": [w, h], "tile": tile},
+                       project=lambda t: t.clamp(0, 1))
 
     return Plan([segment(i, s) for i, s in enumerate(sizes)], cfg.optimize, precision)
 
@@ -391,15 +440,22 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     except ValueError as err:
         raise ConfigError(str(err), "style_layers") from None
     image_size = cfg.image_size
+    _check_tile(cfg, arch)
     if image_size == "auto":
         have = available_memory_bytes(device) if memory_limit is None else memory_limit
-        image_size = auto_image_size(inp.content, device, cfg, precision=precision, arch=arch,
-                                     deepest=deepest_layer(arch, cfg.layers), have=have)
+        image_size = auto_image_size(inp.content, device, cfg, precision=precision, arch=arch, have=have,
+                                     styles=[tuple(s.shape[-2:]) for s in inp.styles])
         say(f"image_size auto: {image_size} px (the content is {max(inp.content.shape[-2:])} px; about "
             f"{human_bytes(AUTO_MEMORY_FRACTION * have)} of {device.type} memory to use)")
     sizes = scale_schedule(image_size, cfg.scales)
     _check_sizes(inp, sizes, cfg, arch)
-    _check_memory(inp, sizes, cfg, arch, precision, device, memory_limit)  # before building (maybe a download)
+    # before building the network (maybe a download): what fits, and how
+    memory = _check_memory(inp, sizes, cfg, arch, precision, device, memory_limit,
+                           shrink_history=cfg.image_size == "auto")
+    if (memory.history_precision, memory.history_size) != (cfg.optimize.history_precision, cfg.optimize.history_size):
+        cfg = cfg.replace(history_precision=memory.history_precision, history_size=memory.history_size)
+    if any(t is not None for t in memory.tiles) or cfg.image_size == "auto":
+        say(f"memory: {memory.describe(sizes)}")
     ck = Checkpoint.for_run(checkpoint, config_settings(cfg), [inp.content, *inp.styles, inp.init],
                             every=checkpoint_every, resume=resume)
 
@@ -426,8 +482,8 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
                 on_image(step.segment, step.index, _to_picture(step.signal, inp, cfg))
         cbs.append(save_cb)
     try:
-        out = run_plan(plan_image(inp, cfg, extractor, sizes, precision, device, target_cache), callbacks=cbs, log=say,
-                       on_result=on_segment, checkpoint=ck, should_stop=should_stop)
+        out = run_plan(plan_image(inp, cfg, extractor, sizes, precision, device, target_cache, tiles=memory.tiles),
+                       callbacks=cbs, log=say, on_result=on_segment, checkpoint=ck, should_stop=should_stop)
     except InterruptedRun as err:
         err.partial = _to_picture(err.partial, inp, cfg)
         raise
@@ -436,8 +492,11 @@ def stylize_image(content: ImageInput, styles: ImageInput | Sequence[ImageInput]
     final = out.runs[-1]["size"]
     c = resize_to(inp.content, (final[1], final[0])).unsqueeze(0).to(device)
     style = resize_long_side(inp.styles[0], max(MIN_SIDE, round(max(final) * cfg.style_scale))).to(device)
-    metrics = image_metrics(extractor, result.to(device), c, style, cfg.style_layers or cfg.content_layers)
+    metrics = image_metrics(extractor, result.to(device), c, style, cfg.style_layers or cfg.content_layers,
+                            tile=memory.tiles[-1])
     trace = out.trace(modality="image", settings=config_settings(cfg), inputs=inp.paths,
                       extra={"backbone": extractor.arch, "weights_source": extractor.source, "scales": sizes,
-                             "image_size": image_size, "metrics": metrics})
-    return ImageResult(image=result, trace=trace, inputs=inp.files)
+                             "image_size": image_size, "tiles": list(memory.tiles),
+                             "estimated_peak_bytes": memory.need, "metrics": metrics})
+    return ImageResult(image=result, trace=trace, inputs=inp.files, content_path=inp.paths["content"]
+                       if inp.paths["content"] != "<tensor>" else None)

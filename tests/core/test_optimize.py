@@ -489,3 +489,41 @@ def test_should_stop_saves_the_state_and_raises_with_the_best_so_far(tiny_extrac
     best, steps = info.value.args
     assert steps == 4 and len(saved) == 1 and saved[0]["steps_run"] == 4
     assert best.shape == x0.shape
+
+
+# ---------------------------------------------------------------------------------------------
+# L-BFGS history stored in bf16
+# ---------------------------------------------------------------------------------------------
+
+def test_bf16_history_products_accumulate_in_fp32_chunk_by_chunk(monkeypatch):
+    """The chunked products with a bf16 history equal fp32 products with the same (rounded) history."""
+    opt = LBFGS(history_size=4, history_dtype=torch.bfloat16)
+    opt.W = torch.randn(8, 1000, generator=gen(0)).to(torch.bfloat16)
+    v = torch.randn(1000, 3, generator=gen(1))
+    coef = torch.randn(8, generator=gen(2))
+    full_v, full_c = opt.W.float() @ v, coef @ opt.W.float()
+    monkeypatch.setattr(LBFGS, "_CHUNK", 8 * 64)  # 64 columns a chunk: 16 chunks, the last one short
+    assert opt._history_times(v).dtype == torch.float32
+    assert torch.allclose(opt._history_times(v), full_v, rtol=1e-5, atol=1e-4)
+    assert torch.allclose(opt._times_history(coef), full_c, rtol=1e-5, atol=1e-4)
+    # accumulated in fp32: a bf16 product would be ~1e-2 off
+    assert float((opt._history_times(v) - (opt.W @ v.to(torch.bfloat16)).float()).abs().max()) > 1e-3
+
+
+def test_bf16_history_converges_like_fp32_and_halves_its_memory():
+    a, b, x0, x_star = quadratic(n=200, seed=5, dtype=torch.float32)
+    fn = lambda x: {"total": 0.5 * x @ a @ x - b @ x}  # noqa: E731
+    out = {}
+    for hp in ("fp32", "bf16"):
+        cfg = OptimizeConfig(steps=30, history_size=10, history_precision=hp, tolerance=0)
+        out[hp] = optimize(x0, fn, cfg)
+    f_star = float(fn(x_star)["total"])
+    gap = {hp: r.best_loss - f_star for hp, r in out.items()}
+    start = float(fn(x0)["total"]) - f_star
+    assert gap["fp32"] < 1e-4 * start  # the quadratic is solved ...
+    assert gap["bf16"] < 1e-3 * start  # ... and with the history in bf16 nearly as far
+    opt = LBFGS(history_size=10, history_dtype=torch.bfloat16)
+    x = x0.clone()
+    opt.step(x, a @ x - b)
+    opt.step(x, a @ x - b)
+    assert opt.W.dtype == torch.bfloat16 and opt.W.element_size() == 2
