@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         huge = torch.empty(3, 1 << 17, 1 << 17, device="meta")
         for key, image in (("uncapped_square", huge), ("demo_content", content_src)):
             try:
-                auto[key] = int(auto_fn(image, device, cfg_defaults, precision=precision, arch=arch, deepest=DEEPEST))
+                auto[key] = int(auto_fn(image, device, cfg_defaults, precision=precision, arch=arch))
             except Exception as err:  # noqa: BLE001 - a probe records, it does not stop
                 auto[key] = f"failed: {type(err).__name__}: {err}"
         auto["demo_content_long_side"] = int(max(content_src.shape[-2:]))

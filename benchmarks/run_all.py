@@ -19,6 +19,9 @@ case                      GPU (``--device cuda``)                        CPU (``
 ``time_to_quality``       ``time_to_quality.py --image-sizes 512         with ``--with-time-to-quality``:
                           --audio-seconds 10`` (ours until it stops      ``time_to_quality.py`` (256 and 512
                           vs the references' fixed steps)                px, 10 s of audio)
+``tiled_memory``          ``tiled_memory.py --sizes 4096 8192``          with ``--with-tiled-memory``:
+                          (peak memory and s/step, tiled and untiled)    ``--sizes 2048 4096 --memory-limit-gib
+                                                                         16`` (about 30 minutes on 2 cores)
 ``precision_quality``     with ``--with-precision-quality``:             ``precision_quality.py`` (its
                           ``precision_quality.py --size 512 --steps 300  defaults: 128 px, 50 steps; audio 2 s,
                           --seconds 10 --audio-steps 300 --filters 4096  30 steps, 512 filters)
@@ -53,8 +56,8 @@ from typing import Any, Sequence
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DASH = "–"  # shown for a value a document does not have (older results, failed cases)
-CASE_ORDER = ("image", "image_cpu_parity", "audio", "time_to_quality", "max_image_size", "precision_quality",
-              "batch_throughput")
+CASE_ORDER = ("image", "image_cpu_parity", "audio", "time_to_quality", "max_image_size", "tiled_memory",
+              "precision_quality", "batch_throughput")
 
 
 def log(msg: str) -> None:
@@ -123,6 +126,11 @@ def plan(device: str, args: argparse.Namespace, out_dir: Path) -> list[dict]:
                                *(["--precision", args.precision] if args.precision else [])]})
     else:
         cases.append({"name": "max_image_size", "skip": {"not measured": "needs a CUDA device"}})
+    if gpu or args.with_tiled_memory:
+        sizes = (["--sizes", "256", "--steps", "1"] if args.quick else ["--sizes", "4096", "8192"] if gpu
+                 else ["--sizes", "2048", "4096", "--memory-limit-gib", "16"])
+        cases.append({"name": "tiled_memory", "script": "tiled_memory.py", "out": out_dir / f"{tag}_tiled_memory.json",
+                      "argv": ["--device", dev, *sizes]})
     if args.with_precision_quality:
         cases.append({"name": "precision_quality", "script": "precision_quality.py",
                       "out": out_dir / "precision" / "precision_quality.json",
@@ -239,6 +247,8 @@ def case_kind(doc: Any) -> str | None:
         return "batch_throughput"
     if name.startswith("time to quality"):
         return "time_to_quality"
+    if name.startswith("peak memory and seconds per step"):
+        return "tiled_memory"
     if name.startswith("audio") or "griffin_lim_speedup" in doc:
         return "audio"
     if name.startswith("image") or "tutorial_objective_weights" in (doc.get("settings") or {}):
@@ -398,6 +408,18 @@ def markdown_table(results: dict) -> str:
                          _num(part.get("speedup"), ".3g"), mets or DASH,
                          f"{_num(target.get('speedup_at_least'), 'g')}x: {'met' if target.get('met') else 'missed'}"]
                 details.append("| " + " | ".join(cells) + " |")
+        elif kind == "tiled_memory":
+            row[2] = "a few steps per size, image_size auto (tiled where needed) and untiled"
+            details += ["", f"**{name}**: peak memory and seconds per step", "",
+                        "| size | mode | tiles | L-BFGS history | peak | estimate | s/step | s/step per Mpx | "
+                        "tiled / untiled time |", "|---|---|---|---|---|---|---|---|---|"]
+            for r in doc.get("results") or []:
+                cells = [f"{r.get('size')} px", str(r.get("mode")), str(r.get("tiles", DASH)),
+                         str(r.get("history", DASH)), _bytes(r.get("peak_bytes")), _bytes(r.get("estimated_bytes")),
+                         _num(r.get("seconds_per_step"), ".3g"), _num(r.get("seconds_per_step_per_mpx"), ".3g"),
+                         _num(r.get("time_ratio_to_untiled"), ".3g") if "time_ratio_to_untiled" in r
+                         else (r.get("skipped") or r.get("error") or DASH)]
+                details.append("| " + " | ".join(cells) + " |")
         elif kind == "batch_throughput":
             row[2] = "whole nst batch commands, jobs per hour"
             details += ["", f"**{name}**: jobs per hour (speed-up against one worker)", "",
@@ -461,6 +483,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--with-time-to-quality", action="store_true",
                    help="on a CPU also run time_to_quality.py (256 and 512 px, 10 s of audio: about 40 minutes on "
                         "2 cores); on a GPU it always runs (512 px, 10 s)")
+    p.add_argument("--with-tiled-memory", action="store_true",
+                   help="on a CPU also run tiled_memory.py (2048 and 4096 px within 16 GiB); on a GPU it always runs "
+                        "(4096 and 8192 px)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and random weights: checks the mechanics only")
     p.add_argument("--weights", default=None,
                    help="image benchmark weights (bench_image.py's default, vgg16-hed, when not given; random = "
@@ -499,6 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {"device": str(device), "quick": args.quick, "with_cpu": args.with_cpu,
                      "with_precision_quality": args.with_precision_quality, "with_batch": args.with_batch,
                      "with_time_to_quality": args.with_time_to_quality,
+                     "with_tiled_memory": args.with_tiled_memory,
                      "weights": args.weights,
                      "precision": args.precision, "repeats": args.repeats, "threads": args.threads,
                      "skip": args.skip or []},

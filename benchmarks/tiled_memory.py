@@ -38,7 +38,8 @@ def log(msg: str) -> None:
     print(f"[tiled_memory] {msg}", file=sys.stderr, flush=True)
 
 
-def one_run(size: int, mode: str, steps: int, device: str, weights: str, history: str | None, tile: str) -> dict:
+def one_run(size: int, mode: str, steps: int, device: str, weights: str, history: str | None, tile: str,
+            memory_limit: int | None) -> dict:
     """Runs in a child process: one stylization, its numbers as a dict."""
 
     from nst_core.device import peak_memory_bytes, proc_status_kib, resolve_device
@@ -51,9 +52,9 @@ def one_run(size: int, mode: str, steps: int, device: str, weights: str, history
     style = load_image(inputs / "style_swirls.png")
     said: list[str] = []
     options = dict(iterations=steps, tolerance=0, device=device, weights=weights, backbone="vgg19", seed=0,
-                   log=said.append)
+                   log=said.append, scales=(size,))  # one scale: the size itself
     if mode == "tiled":
-        options.update(image_size="auto", tile=tile)
+        options.update(image_size="auto", tile=int(tile) if tile != "auto" else tile, memory_limit=memory_limit)
     else:
         hp, m = history.split(":")
         options.update(image_size=size, tile=size, history_precision=hp, history_size=int(m), memory_limit=1 << 62)
@@ -63,10 +64,11 @@ def one_run(size: int, mode: str, steps: int, device: str, weights: str, history
     tr = res.trace
     settings = tr["settings"]["optimize"]
     peak = peak_memory_bytes(dev) if dev.type == "cuda" else (proc_status_kib("VmHWM") or 0) * 1024
+    run = tr["runs"][-1]
+    per_step = run["seconds"] / max(run["steps_run"], 1)
     return {"size": size, "mode": mode, "tiles": tr.get("tiles"), "steps": tr["steps"],
             "history": f"{settings['history_precision']}:{settings['history_size']}",
-            "seconds_per_step": tr["seconds"] / max(tr["steps"], 1),
-            "seconds_per_step_per_mpx": tr["seconds"] / max(tr["steps"], 1) / (size * size / 1e6),
+            "seconds_per_step": per_step, "seconds_per_step_per_mpx": per_step / (size * size / 1e6),
             "seconds_total": total, "peak_bytes": peak, "estimated_bytes": tr.get("estimated_peak_bytes"),
             "precision": tr["precision"], "log": [m for m in said if m.startswith(("memory", "image_size"))]}
 
@@ -74,6 +76,8 @@ def one_run(size: int, mode: str, steps: int, device: str, weights: str, history
 def child(args: argparse.Namespace, size: int, mode: str, history: str | None, timeout: float) -> dict:
     cmd = [sys.executable, __file__, "--one", f"{size}:{mode}", "--steps", str(args.steps), "--device", args.device,
            "--weights", args.weights, "--tile", args.tile]
+    if args.memory_limit_gib:
+        cmd += ["--memory-limit-gib", str(args.memory_limit_gib)]
     if history:
         cmd += ["--history", history]
     t = time.perf_counter()
@@ -95,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--weights", default="random", help="random (default; memory and time do not depend on "
                                                           "the values) or any --weights value")
     ap.add_argument("--tile", default="auto")
+    ap.add_argument("--memory-limit-gib", type=float, help="memory the tiled runs may plan with (image_size auto "
+                                                           "fits 90 %% of it; default: what the device has free)")
     ap.add_argument("--force-untiled", action="store_true", help="run untiled even where the estimate says no")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     ap.add_argument("--one", help=argparse.SUPPRESS)
@@ -103,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.one:
         size, mode = args.one.split(":")
-        print(json.dumps(one_run(int(size), mode, args.steps, args.device, args.weights, args.history, args.tile)))
+        limit = int(args.memory_limit_gib * 2**30) if args.memory_limit_gib else None
+        print(json.dumps(one_run(int(size), mode, args.steps, args.device, args.weights, args.history, args.tile,
+                                 limit)))
         return 0
 
     import torch
@@ -141,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tiled["memory_ratio_to_untiled"] = tiled["peak_bytes"] / max(untiled["peak_bytes"], 1)
     doc = {"benchmark": "peak memory and seconds per step against picture size, untiled and tiled",
            "machine": machine_info(device), "device": str(device), "available_bytes": have, "steps": args.steps,
+           "memory_limit_gib": args.memory_limit_gib, "tile": args.tile,
            "weights": args.weights, "torch_threads": torch.get_num_threads(), "results": rows}
     emit(doc, args.out)
     return 0

@@ -231,9 +231,9 @@ class LBFGS:
         coef.index_copy_(0, idx + m, -gamma * u)
         return gamma * g + self._times_history(coef)
 
-    #: Elements of the history upcast at a time when it is stored in a narrower type than the signal (64 MiB
-    #: of fp32 for a history of 100).
-    _CHUNK = 1 << 24
+    #: Elements of the history upcast at a time when it is stored in a narrower type than the signal (16 MiB of
+    #: fp32: measured fastest on a 2-core CPU, where larger pieces fall out of the cache).
+    _CHUNK = 1 << 22
 
     def _history_times(self, v: Tensor) -> Tensor:
         """``W @ v`` (``v``: (n, k) in the signal's type), accumulated in the signal's type."""
@@ -254,7 +254,7 @@ class LBFGS:
         out = coef.new_empty(self.W.shape[1])
         step = max(1, self._CHUNK // self.W.shape[0])
         for j in range(0, self.W.shape[1], step):
-            torch.mv(self.W[:, j:j + step].T.to(coef.dtype), coef, out=out[j:j + step])
+            out[j:j + step] = coef @ self.W[:, j:j + step].to(coef.dtype)
         return out
 
     @torch.no_grad()

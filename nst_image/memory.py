@@ -4,7 +4,7 @@ smaller picture.
 The estimate counts what a step holds at its peak: the activations the backward pass keeps (of the whole
 picture, or of one tile with its halo), the transient gradient of the widest layer, the content targets,
 the optimizer state (L-BFGS: ``2 * history_size`` copies of the picture, in the history's precision, plus
-the point, gradient and best result) and the weights. ``benchmarks/tiled_memory.py`` checks it against
+16 for the point, gradient, best result and a step's temporaries) and the weights. ``benchmarks/tiled_memory.py`` checks it against
 measured peaks.
 """
 
@@ -27,8 +27,10 @@ WEIGHTS_BYTES = 80 * 2**20
 #: configured L-BFGS history: ``(history_precision, history_size)``, from the measurement in
 #: ``benchmarks/lbfgs_history.py`` (see the README): a bf16 history costs less than fewer pairs.
 HISTORY_LADDER: tuple[tuple[str, int], ...] = (("bf16", 100), ("bf16", 50), ("bf16", 20), ("bf16", 10))
-#: Auto tiles are at least this large where the memory allows (a smaller tile repeats more of its halo).
-PREFERRED_MIN_TILE = 512
+#: Auto tiles are at least this large where the memory allows, even at the cost of a shorter history: a smaller
+#: tile repeats more of its halo (at 576 px a tile reads 1.6 times its own area), a shorter history costs little
+#: (benchmarks/lbfgs_history.py: 20 pairs +0.3 % loss).
+PREFERRED_MIN_TILE = 1024
 
 
 def long_side_shape(image_hw: tuple[int, int], size: int) -> tuple[int, int]:
@@ -68,9 +70,13 @@ def estimate_memory_bytes(height: int, width: int, *, arch: str = "vgg19", deepe
     signal = 3 * height * width * 4
     history_bytes = 2 if history_precision == "bf16" else 4
     if optimizer == "lbfgs":
-        state = 2 * history_size * 3 * height * width * history_bytes + 6 * signal
+        # Besides the history: the point, its gradient, the best result, the previous point and gradient, and a
+        # step's temporaries (the new pair, the three vectors its products read, the direction, the step, the
+        # best-so-far update, total variation's differences): 16 copies at the peak (measured at 2048 and
+        # 4096 px, where fewer left the estimate under the peak).
+        state = 2 * history_size * 3 * height * width * history_bytes + 16 * signal
     else:
-        state = 8 * signal
+        state = 10 * signal
     content = sum(_map_elements(height, width, arch, k) for k in content_layers) * 4
     if tile is None:
         elems, widest = activation_elements(height, width, arch, deepest)

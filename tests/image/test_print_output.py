@@ -6,7 +6,6 @@ not by our own writer's code."""
 from __future__ import annotations
 
 import io
-import struct
 
 import numpy as np
 import png
@@ -18,41 +17,13 @@ from PIL import Image, ImageCms
 from nst_core.errors import OutputError
 from nst_image.io import ImageMetadata, load_image, read_metadata, save_image, srgb_to_profile
 
+from helpers import icc_profile
+
 
 def picture(h: int = 37, w: int = 53, seed: int = 0) -> torch.Tensor:
     """Values on the 16-bit grid, with steps finer than 8 bits can hold."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(0, 65536, (3, h, w), generator=gen).float() / 65535.0
-
-
-def icc_profile(gamma: float = 2.2, primaries=((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609),
-                                               (0.1492, 0.0632, 0.7446))) -> bytes:
-    """A matrix/TRC RGB profile (Adobe RGB (1998)-like by default: its D50 primaries and a pure gamma)."""
-    def s15(*v):
-        return b"".join(struct.pack(">i", round(x * 65536)) for x in v)
-
-    desc_text = b"test RGB\0"
-    tags = {
-        b"desc": b"desc" + b"\0" * 4 + struct.pack(">I", len(desc_text)) + desc_text + b"\0" * 79,
-        b"wtpt": b"XYZ " + b"\0" * 4 + s15(0.9642, 1.0, 0.8249),
-        b"rXYZ": b"XYZ " + b"\0" * 4 + s15(*primaries[0]),
-        b"gXYZ": b"XYZ " + b"\0" * 4 + s15(*primaries[1]),
-        b"bXYZ": b"XYZ " + b"\0" * 4 + s15(*primaries[2]),
-        b"rTRC": b"curv" + b"\0" * 4 + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0",
-        b"cprt": b"text" + b"\0" * 4 + b"none\0\0\0\0",
-    }
-    tags[b"gTRC"] = tags[b"bTRC"] = tags[b"rTRC"]
-    table, data = b"", b""
-    offset = 128 + 4 + 12 * len(tags)
-    for sig, body in tags.items():
-        body += b"\0" * (-len(body) % 4)
-        table += struct.pack(">4sII", sig, offset + len(data), len(body))
-        data += body
-    size = offset + len(data)
-    header = struct.pack(">I4sI4s4s4s", size, b"none", 0x02100000, b"mntr", b"RGB ", b"XYZ ") + b"\0" * 12
-    header += b"acsp" + b"\0" * 28 + s15(0.9642, 1.0, 0.8249) + b"\0" * 48
-    assert len(header) == 128
-    return header + struct.pack(">I", len(tags)) + table + data
 
 
 def test_16_bit_png_round_trips(tmp_path):

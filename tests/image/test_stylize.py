@@ -186,14 +186,23 @@ def test_auto_image_size_is_the_content_size_or_what_fits(demo_inputs, monkeypat
 
     content = load_image(demo_inputs["content_landscape"])  # 640 x 480
     cpu = torch.device("cpu")
+    cfg = S.ImageStyleConfig()
     monkeypatch.setattr(S, "available_memory_bytes", lambda device: 10**12)
     assert S.auto_image_size(content, cpu) == 640  # plenty of memory: the content's own size, no upscaling
-    have = 1100 * 2**20  # 90 %: 990 MB; fp32 fits 448 px (895 MB estimated), bf16 512 px (916 MB)
+    # Less than the untiled run needs: still the content's own size (tiles, a smaller history).
+    untiled = estimate_memory_bytes(480, 640, content_layers=cfg.content_layers)
+    monkeypatch.setattr(S, "available_memory_bytes", lambda device: untiled // 2)
+    assert S.auto_image_size(content, cpu) == 640
+    # So little that no tiling or history fits 640 px: the largest size that fits in some way.
+    hw = (480, 640)
+    fits = lambda n, have: S._memory_plan(hw, [], n, cfg, arch="vgg19", precision="fp32",  # noqa: E731
+                                          have=int(0.9 * have), shrink_history=True) is not None
+    have = estimate_memory_bytes(240, 320, history_size=10, history_precision="bf16") / 0.9
+    assert not fits(640, have) and fits(256, have)
     monkeypatch.setattr(S, "available_memory_bytes", lambda device: have)
     size = S.auto_image_size(content, cpu)
-    assert 64 <= size < 640 and size % 64 == 0
-    fits = lambda n: estimate_memory_bytes(*S._long_side_shape(content, n)) <= 0.9 * have  # noqa: E731
-    assert fits(size) and not fits(size + 64)
+    assert 256 <= size < 640 and size % 64 == 0
+    assert fits(size, have) and not fits(size + 64, have)
     # bf16 activations take half the memory, so a larger picture fits.
     assert S.auto_image_size(content, cpu, precision="bf16") > size
     # stylize_image(image_size="auto") uses it, says so, and records the size it used.
@@ -201,8 +210,9 @@ def test_auto_image_size_is_the_content_size_or_what_fits(demo_inputs, monkeypat
     said = []
     r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size="auto", iterations=1, device="cpu", log=said.append)
-    assert r.image.shape == (3, 48, 64) and r.trace["image_size"] == 64
-    assert any("image_size auto: 64 px" in m for m in said)
+    chosen = r.trace["image_size"]
+    assert 64 <= chosen < 640 and max(r.image.shape[1:]) == chosen
+    assert any(f"image_size auto: {chosen} px" in m for m in said)
     with pytest.raises(InputError, match="whole number"):
         stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size="big", iterations=1)

@@ -16,19 +16,13 @@ from nst_image import ImageStyleConfig
 from nst_image.backbones import VGGFeatures, layer_names
 from nst_image.io import load_image, resize_to
 
+from helpers import kaiming_vgg
+
 DEFAULT = ImageStyleConfig()
 
 
 def kaiming(arch: str, pooling: str, seed: int = 0) -> VGGFeatures:
-    """Random weights that keep the activations' scale down to block 5 (PyTorch's default init fades them)."""
-    torch.manual_seed(seed)
-    ex = VGGFeatures(arch, pooling=pooling)
-    with torch.no_grad():
-        for m in ex.layers:
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.uniform_(m.bias, -0.1, 0.1)
-    return ex
+    return kaiming_vgg(arch, pooling, seed)
 
 
 def with_pooling(ex: VGGFeatures, pooling: str) -> VGGFeatures:
