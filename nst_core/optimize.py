@@ -159,9 +159,9 @@ class LBFGS:
     """
 
     def __init__(self, lr: float = 1.0, history_size: int = 100, max_step: float | None = None,
-                 history_dtype: torch.dtype = torch.float32):
+                 history_dtype: torch.dtype | None = None):
         self.lr, self.m, self.max_step = lr, history_size, max_step
-        self.history_dtype = history_dtype
+        self.history_dtype = history_dtype  # None: the signal's own dtype
         self.W: Tensor | None = None  # (2m, n): rows 0..m-1 the s of each slot, m..2m-1 its y; a ring buffer
         self.SY: Tensor | None = None  # (m, m): SY[i, j] = s_i . y_j
         self.YY: Tensor | None = None  # (m, m): YY[i, j] = y_i . y_j
@@ -188,7 +188,7 @@ class LBFGS:
         """Store the pair (s, y); return ``S g``, ``Y g``, ``y.s`` and ``y.y``: one pass over the history for all."""
         m, slot = self.m, self.head
         if self.W is None:
-            self.W = s.new_zeros(2 * m, s.numel(), dtype=self.history_dtype)
+            self.W = s.new_zeros(2 * m, s.numel(), dtype=self.history_dtype or s.dtype)
             self.SY = s.new_zeros(m, m)
             self.YY = s.new_zeros(m, m)
         self.W[slot] = s

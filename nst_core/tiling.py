@@ -103,7 +103,7 @@ class Tiling:
     >>> from nst_core.tiling import LayerGeometry
     >>> t = Tiling((100, 40), 32, {"a": LayerGeometry(stride=4, radius=6)})
     >>> len(t), t.align, t.halo, t.tiles[0].window
-    (16, 4, 8, (slice(0, 40, None), slice(0, 40, None)))
+    (8, 4, 8, (slice(0, 40, None), slice(0, 40, None)))
     """
 
     def __init__(self, shape: Sequence[int], tile: int, geometry: Mapping[str, LayerGeometry]):

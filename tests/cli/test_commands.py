@@ -141,7 +141,7 @@ IMAGE_ALTERNATIVES = {
     "content_layers": ("relu3_2", "relu4_2"), "style_layers": ("relu1_1",), "style_blend_weights": (0.7, 0.3),
     "init": "noise", "original_colors": "chroma", "scales": (256,), "backbone": "vgg16", "weights": "random",
     "weights_layout": "caffe", "pooling": "avg", "steps": 7, "optimizer": "adam", "learning_rate": 0.02,
-    "history_size": 5, "log_every": 1, "max_step": 0.5, "save_every": 25, "device": "cpu", "precision": "fp32",
+    "history_size": 5, "history_precision": "bf16", "tile": 256, "log_every": 1, "max_step": 0.5, "save_every": 25, "device": "cpu", "precision": "fp32",
     "seed": 1234, "tolerance": 0.0, "stop_window": 40, "min_steps": 30, "threads": 1,
 }
 
@@ -199,7 +199,8 @@ AUDIO_ALTERNATIVES = {
     "style_layers": ("relu1",), "style_blend_weights": (1.0, 3.0), "init": "noise",
     "duration": dict(mode="texture", duration=2.5), "channels": "stereo", "griffin_lim_iters": 0,
     "griffin_lim_momentum": 0.0, "chunk_seconds": 12.5, "chunk_overlap_seconds": 0.0, "steps": 20,
-    "optimizer": "adam", "learning_rate": 0.01, "history_size": 3, "max_step": None, "log_every": 2,
+    "optimizer": "adam", "learning_rate": 0.01, "history_size": 3, "history_precision": "bf16", "max_step": None,
+    "log_every": 2,
     "device": "cpu", "precision": "fp32", "seed": 0, "tolerance": 0.05, "stop_window": 40, "min_steps": 30,
     "threads": 1,
     "backbone": dict(extractor="vgg", backbone="vgg16"), "weights": dict(extractor="vgg", weights="FILE:weights_file"),

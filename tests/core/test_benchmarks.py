@@ -277,7 +277,9 @@ def _argv(cases: list[dict], name: str) -> list[str]:
 def test_plan_gpu_and_cpu(tmp_path):
     args = run_all.parse_args(["--out-dir", str(tmp_path), "--with-cpu"])
     gpu = run_all.plan("cuda", args, tmp_path)
-    assert [c["name"] for c in gpu] == ["image", "image_cpu_parity", "audio", "time_to_quality", "max_image_size"]
+    assert [c["name"] for c in gpu] == ["image", "image_cpu_parity", "audio", "time_to_quality", "max_image_size",
+                                        "tiled_memory"]
+    assert "--device cuda --sizes 4096 8192" in " ".join(_argv(gpu, "tiled_memory"))
     assert "--device cuda --image-sizes 512 --audio-seconds 10" in " ".join(_argv(gpu, "time_to_quality"))
     image = " ".join(_argv(gpu, "image"))
     assert "--device cuda --size 512 --steps 500" in image and "--out" in image
@@ -296,6 +298,8 @@ def test_plan_gpu_and_cpu(tmp_path):
 
     with_ttq = run_all.plan("cpu", run_all.parse_args(["--out-dir", "x", "--with-time-to-quality"]), tmp_path)
     assert "time_to_quality" in [c["name"] for c in with_ttq]
+    tiled = run_all.plan("cpu", run_all.parse_args(["--out-dir", "x", "--with-tiled-memory"]), tmp_path)
+    assert "--sizes 2048 4096 --memory-limit-gib 16" in " ".join(_argv(tiled, "tiled_memory"))
     quick = run_all.plan("cpu", run_all.parse_args(["--out-dir", "x", "--quick", "--skip", "audio"]), tmp_path)
     assert [c["name"] for c in quick] == ["image", "max_image_size"]
     assert "--size 48 --steps 2" in " ".join(_argv(quick, "image"))
