@@ -113,7 +113,7 @@ def _tile_candidates(height: int, width: int, arch: str, deepest: str, floor: in
     align, _ = tile_geometry(vgg_geometry(arch, [deepest]))
     unit = max(64, align)
     top = (max(height, width) - 1) // unit * unit
-    return [t for t in range(top, floor - 1, -unit) if t >= floor] or []
+    return list(range(top, floor - 1, -unit))
 
 
 def plan_memory(shapes: Sequence[tuple[int, int]], style_shapes: Sequence[Sequence[tuple[int, int]]], *,
