@@ -340,7 +340,9 @@ def test_markdown_table_time_to_quality():
     doc = {"benchmark": "time to quality: nst at its defaults vs the plain references at their fixed steps",
            "image": [{"size": 256, "reference": {"seconds": 150.0, "steps": 500}, "ours": {"seconds": 40.0, "steps": 140},
                       "speedup": 3.75, "metrics_vs_reference": {"ssim": {"ours": 0.3, "reference": 0.29}},
-                      "target": {"speedup_at_least": 3.0, "met": True}}],
+                      "target": {"speedup_at_least": 3.0, "met": True},
+                      "at_reference_quality": {"step_cap": 50, "seconds": 10.0, "steps": 50, "speedup": 15.0,
+                                               "metrics_vs_reference": {"ssim": {"ours": 0.5, "reference": 0.29}}}}],
            "audio": [{"seconds_of_audio": 10.0, "reference": {"seconds": 600.0, "steps": 300},
                       "ours": {"seconds": 200.0, "steps": 80}, "speedup": 3.0, "metrics_vs_reference": {},
                       "target": {"speedup_at_least": 5.0, "met": False}}]}
@@ -348,6 +350,7 @@ def test_markdown_table_time_to_quality():
     md = run_all.markdown_table(doc)
     assert "| image 256 px | 150.0 (500) | 40.0 (140) | 3.75 | ssim 0.3 / 0.29 | 3x: met |" in md
     assert "| audio 10.0 s | 600.0 (300) | 200.0 (80) | 3 | – | 5x: missed |" in md
+    assert "| image 256 px, ours capped at 50 steps | – | 10.0 (50) | 15 | ssim 0.5 / 0.29 | 3x: met |" in md
 
 
 def test_markdown_table_tiled_memory():
@@ -360,3 +363,26 @@ def test_markdown_table_tiled_memory():
     md = run_all.markdown_table(doc)
     assert "| 2048 px | tiled | [1024] | fp32:100 | 3.00 GiB | 4.00 GiB | 30 | 7.15 | 1.4 |" in md
     assert "| 4096 px | untiled | – | – | – | – | – | – | estimated 70.3 GiB, 22.0 GiB available |" in md
+
+
+@pytest.mark.slow
+def test_time_to_quality_step_caps_find_the_reference_quality(tmp_path):
+    # Tiny and random-weighted: this checks the sweep's mechanics, not the figures.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "ttq.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "time_to_quality.py"), "--device", "cpu", "--precision", "fp32",
+                           "--image-sizes", "48", "--image-steps", "4", "--image-step-caps", "3", "1",
+                           "--audio-seconds", "--weights", "random", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    case = json.loads(out.read_text())["image"][0]
+    caps = case["ours_by_step_cap"]
+    assert [c["step_cap"] for c in caps] == [1, 3]  # cheapest first
+    assert all(c["steps"] <= c["step_cap"] for c in caps)
+    assert all(c["speedup"] == pytest.approx(case["reference"]["seconds"] / c["seconds"]) for c in caps)
+    at = case["at_reference_quality"]
+    good = [c for c in caps if all(m["within"] for m in c["metrics_vs_reference"].values())]
+    assert at == (good[0] if good else None)
+    for c in caps:
+        for name, m in c["metrics_vs_reference"].items():
+            assert m["ours"] == c["metrics"][name] and m["reference"] == case["reference"]["metrics"][name]

@@ -126,9 +126,10 @@ def test_yuv_round_trip_and_chroma_transfer():
 
 def test_multi_scale_schedule_and_run(demo_inputs):
     assert scale_schedule(512) == [512]
-    assert scale_schedule(1024) == [512, 1024]
-    assert scale_schedule(2048) == [512, 1024, 2048]
-    assert scale_schedule(4096) == [512, 1024, 2048, 4096]
+    assert scale_schedule(1024) == [1024]
+    assert scale_schedule(2047) == [2047]
+    assert scale_schedule(2048) == [1024, 2048]
+    assert scale_schedule(4096) == [1024, 2048, 4096]
     assert scale_schedule(100, [32, 64]) == [32, 64, 100]
     r = stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size=64, scales=(32,), iterations=4, seed=0, device="cpu")
