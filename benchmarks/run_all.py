@@ -423,11 +423,12 @@ def markdown_table(results: dict) -> str:
         elif kind == "tiled_memory":
             row[2] = "a few steps per size, image_size auto (tiled where needed) and untiled"
             details += ["", f"**{name}**: peak memory and seconds per step", "",
-                        "| size | mode | tiles | L-BFGS history | peak | estimate | s/step | s/step per Mpx | "
-                        "tiled / untiled time |", "|---|---|---|---|---|---|---|---|---|"]
+                        "| size | mode | tiles | L-BFGS history | peak | the run's own peak | estimate | s/step | "
+                        "s/step per Mpx | tiled / untiled time |", "|---|---|---|---|---|---|---|---|---|---|"]
             for r in doc.get("results") or []:
                 cells = [f"{r.get('size')} px", str(r.get("mode")), str(r.get("tiles", DASH)),
-                         str(r.get("history", DASH)), _bytes(r.get("peak_bytes")), _bytes(r.get("estimated_bytes")),
+                         str(r.get("history", DASH)), _bytes(r.get("peak_bytes")), _bytes(r.get("peak_added_bytes")),
+                         _bytes(r.get("estimated_bytes")),
                          _num(r.get("seconds_per_step"), ".3g"), _num(r.get("seconds_per_step_per_mpx"), ".3g"),
                          _num(r.get("time_ratio_to_untiled"), ".3g") if "time_ratio_to_untiled" in r
                          else (r.get("skipped") or r.get("error") or DASH)]

@@ -10,7 +10,8 @@ weights unless ``--weights`` says otherwise: memory and time do not depend on th
   ``--force-untiled``).
 
 Each run is its own process, so its peak resident memory (``VmHWM``: targets, steps and all) is its own. Per row:
-the peak, the estimate the run planned with, seconds per step (the optimization loop, setup excluded) and per
+the peak, the run's own peak (the peak less what the process held before the run: Python, PyTorch's libraries
+and the inputs, about 0.5 GiB on a CPU; this is what the estimate is of), the estimate the run planned with, seconds per step (the optimization loop, setup excluded) and per
 megapixel, and for sizes where both ran, the tiled step's time per pixel as a ratio to the untiled one (the
 cost of the halos and of the second forward pass). On a GPU the peak is ``torch.cuda.max_memory_allocated``.
 
@@ -42,6 +43,8 @@ def one_run(size: int, mode: str, steps: int, device: str, weights: str, history
             memory_limit: int | None) -> dict:
     """Runs in a child process: one stylization, its numbers as a dict."""
 
+    import torch
+
     from nst_core.device import peak_memory_bytes, proc_status_kib, resolve_device
     from nst_image.io import load_image, resize_to
     from nst_image.stylize import stylize_image
@@ -58,6 +61,9 @@ def one_run(size: int, mode: str, steps: int, device: str, weights: str, history
     else:
         hp, m = history.split(":")
         options.update(image_size=size, tile=size, history_precision=hp, history_size=int(m), memory_limit=1 << 62)
+    # What the process holds before the run (Python, PyTorch's libraries, the inputs): the estimate is of what
+    # the run adds, as the memory it plans with is what is free once the process has started.
+    before = torch.cuda.memory_allocated(dev) if dev.type == "cuda" else (proc_status_kib("VmRSS") or 0) * 1024
     t = time.perf_counter()
     res = stylize_image(content, style, **options)
     total = time.perf_counter() - t
@@ -69,7 +75,8 @@ def one_run(size: int, mode: str, steps: int, device: str, weights: str, history
     return {"size": size, "mode": mode, "tiles": tr.get("tiles"), "steps": tr["steps"],
             "history": f"{settings['history_precision']}:{settings['history_size']}",
             "seconds_per_step": per_step, "seconds_per_step_per_mpx": per_step / (size * size / 1e6),
-            "seconds_total": total, "peak_bytes": peak, "estimated_bytes": tr.get("estimated_peak_bytes"),
+            "seconds_total": total, "peak_bytes": peak, "baseline_bytes": before, "peak_added_bytes": peak - before,
+            "estimated_bytes": tr.get("estimated_peak_bytes"),
             "precision": tr["precision"], "log": [m for m in said if m.startswith(("memory", "image_size"))]}
 
 
