@@ -306,12 +306,12 @@ def device_description(device: torch.device) -> str:
 
 
 def human_bytes(n: float) -> str:
-    """``1536`` -> ``1.5 KB``: binary units, one decimal."""
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
-        if n < 1024 or unit == "EB":
+    """``1536`` -> ``1.5 KiB``: binary units, one decimal."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
-    return f"{n:.1f} EB"
+    return f"{n:.1f} EiB"
 
 
 def require_memory(need: int, device: torch.device, *, what: str, advice: str, param: str | None = None,

@@ -177,7 +177,7 @@ def test_memory_estimate_and_refusal(demo_inputs):
     small = estimate_memory_bytes(256, 256)
     big = estimate_memory_bytes(512, 512)
     assert 3.5 < (big - 80 * 2**20) / (small - 80 * 2**20) < 4.5  # scales with the pixel count
-    with pytest.raises(ResourceError, match=r"would need about .*TB.*image_size \d+ or less"):
+    with pytest.raises(ResourceError, match=r"would need about .*TiB.*image_size \d+ or less"):
         stylize_image(demo_inputs["content_landscape"], demo_inputs["style_mosaic"], extractor=_random_vgg(),
                       image_size=100000, iterations=1, device="cpu")
 
