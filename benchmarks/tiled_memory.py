@@ -11,11 +11,12 @@ weights unless ``--weights`` says otherwise: memory and time do not depend on th
 
 Each run is its own process, so its peak resident memory (``VmHWM``: targets, steps and all) is its own. Per row:
 the peak, the run's own peak (the peak less what the process held before the run: Python, PyTorch's libraries
-and the inputs, about 0.5 GiB on a CPU; this is what the estimate is of), the estimate the run planned with, seconds per step (the optimization loop, setup excluded) and per
-megapixel, and for sizes where both ran, the tiled step's time per pixel as a ratio to the untiled one (the
-cost of the halos and of the second forward pass). On a GPU the peak is ``torch.cuda.max_memory_allocated``.
+and the inputs, about 0.5 GiB on a CPU; this is what the estimate is of), the estimate the run planned with,
+seconds per step (the optimization loop, setup excluded) and per megapixel, and for sizes where both ran, the
+tiled step's time per pixel as a ratio to the untiled one (the cost of the halos and of the second forward pass).
+On a GPU the peak is ``torch.cuda.max_memory_allocated`` and what the process held before is what it had allocated.
 
-    python benchmarks/tiled_memory.py --sizes 1024 2048 4096 --out benchmarks/results/cpu/tiled_memory.json
+    python benchmarks/tiled_memory.py --sizes 2048 4096 --memory-limit-gib 16 --out tiled_memory.json
 """
 
 from __future__ import annotations

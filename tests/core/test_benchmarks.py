@@ -356,8 +356,8 @@ def test_markdown_table_time_to_quality():
 def test_markdown_table_tiled_memory():
     doc = {"benchmark": "peak memory and seconds per step against picture size, untiled and tiled",
            "results": [{"size": 2048, "mode": "tiled", "tiles": [1024], "history": "fp32:100", "peak_bytes": 3 * 2**30,
-                        "peak_added_bytes": 2 * 2**30, "estimated_bytes": 4 * 2**30, "seconds_per_step": 30.0, "seconds_per_step_per_mpx": 7.15,
-                        "time_ratio_to_untiled": 1.4},
+                        "peak_added_bytes": 2 * 2**30, "estimated_bytes": 4 * 2**30, "seconds_per_step": 30.0,
+                        "seconds_per_step_per_mpx": 7.15, "time_ratio_to_untiled": 1.4},
                        {"size": 4096, "mode": "untiled", "skipped": "estimated 70.3 GiB, 22.0 GiB available"}]}
     assert run_all.case_kind(doc) == "tiled_memory"
     md = run_all.markdown_table(doc)
